@@ -1,0 +1,93 @@
+//! `Slice` with per-axis start, end and step, resolved and clamped at import.
+
+use super::eval::{MAX_FOLD_ELEMENTS, gather_elements, strides, unravel};
+use super::{OpDef, ShapeError, const_input, input, shape_err};
+use crate::{Tensor, TensorType};
+use std::fmt;
+
+/// One sliced axis: elements `start, start+step, ...` strictly before `end` (after `end` for
+/// negative steps). Values are already clamped to the axis, as ONNX specifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceAxis {
+    pub axis: usize,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+impl SliceAxis {
+    /// Clamps raw ONNX values (negative indices, huge sentinels) for an axis of length `len`.
+    pub fn resolve(axis: usize, start: i64, end: i64, step: i64, len: usize) -> Option<SliceAxis> {
+        if step == 0 {
+            return None;
+        }
+        let len = len as i64;
+        let norm = |v: i64| if v < 0 { v.saturating_add(len) } else { v };
+        let (start, end) = if step > 0 {
+            (norm(start).clamp(0, len), norm(end).clamp(0, len))
+        } else {
+            (norm(start).clamp(-1, len - 1), norm(end).clamp(-1, len - 1))
+        };
+        Some(SliceAxis { axis, start, end, step })
+    }
+
+    /// Number of elements this axis keeps.
+    pub fn len(&self) -> usize {
+        let span = if self.step > 0 { self.end - self.start } else { self.start - self.end };
+        if span <= 0 { 0 } else { ((span + self.step.abs() - 1) / self.step.abs()) as usize }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    pub axes: Vec<SliceAxis>,
+}
+
+impl OpDef for Slice {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, ShapeError> {
+        let x = input(inputs, 0, "data")?;
+        let mut shape = x.shape.clone();
+        let mut seen = vec![false; x.rank()];
+        for a in &self.axes {
+            if a.axis >= x.rank() || std::mem::replace(&mut seen[a.axis], true) {
+                shape_err!("Slice axis {} out of range or repeated for {x}", a.axis);
+            }
+            shape[a.axis] = a.len();
+        }
+        Ok(vec![TensorType::new(x.dtype, shape)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>]) -> Option<Result<Vec<Tensor>, ShapeError>> {
+        let x = const_input(inputs, 0)?;
+        let out = match self.infer(&[Some(x.ty())]) {
+            Ok(mut o) => o.remove(0),
+            Err(e) => return Some(Err(e)),
+        };
+        if out.numel() > MAX_FOLD_ELEMENTS {
+            return None;
+        }
+        let st = strides(x.shape());
+        let shape = out.shape.clone();
+        Some(Ok(vec![gather_elements(&[x], out, |i| {
+            let mut idx: Vec<i64> = unravel(i, &shape).into_iter().map(|v| v as i64).collect();
+            for a in &self.axes {
+                idx[a.axis] = a.start + idx[a.axis] * a.step;
+            }
+            (0, idx.iter().zip(&st).map(|(&a, &b)| a as usize * b).sum())
+        })]))
+    }
+
+    fn fmt_attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.axes.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}:{}..{}:{}", a.axis, a.start, a.end, a.step)?;
+        }
+        Ok(())
+    }
+}
