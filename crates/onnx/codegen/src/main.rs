@@ -65,3 +65,16 @@ fn main() -> ExitCode {
     println!("wrote {}", target.display());
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    /// The vendored schema code must be exactly what the generator produces from the vendored
+    /// `.proto`, so nobody edits generated code by hand or forgets to regenerate.
+    #[test]
+    fn vendored_code_is_current() {
+        let target = super::onnx_crate_dir().join("src/proto/onnx.rs");
+        let current = std::fs::read_to_string(&target).expect("vendored onnx.rs exists");
+        let generated = super::generate().expect("generation succeeds");
+        assert!(current == generated, "{} is stale; run `cargo run -p hetc-onnx-codegen`", target.display());
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs hetc's whole test suite on a fresh machine: installs what the tests need, writes the
+# shared models' external weights, then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SHARED=../shared
+if [ ! -d "$SHARED/models" ]; then
+    echo "error: $SHARED/models is missing; the tests read the shared assets beside the repo" >&2
+    exit 2
+fi
+
+# numpy writes the large models' weights (materialize.py checks each file's sha256).
+if ! python3 -c 'import numpy' 2>/dev/null; then
+    python3 -m pip install --quiet numpy
+fi
+python3 "$SHARED/models/materialize.py"
+
+cargo test --workspace --locked
