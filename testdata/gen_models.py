@@ -458,6 +458,28 @@ def gen_bad(tiny_path):
         [helper.make_node("Add", ["x", "w"], ["y"], name="add")])
     out["zero_group_conv.onnx"] = bad_conv_model("zero_group_conv", group=0).SerializeToString()
     out["huge_pads.onnx"] = bad_conv_model("huge_pads", pads=[2 ** 62] * 4).SerializeToString()
+    # 40 ConstantOfShape nodes of 2^24 int64 each: 5 GiB of folded values from a 2 KB file
+    fill = numpy_helper.from_array(np.array([7], dtype=np.int64), "fill")
+    out["many_constant_of_shape.onnx"] = add_model(
+        "many_constant_of_shape", [], [vi("c0", I64, [1 << 24])],
+        [numpy_helper.from_array(np.array([1 << 24], dtype=np.int64), "shape")],
+        [helper.make_node("ConstantOfShape", ["shape"], ["c%d" % i], name="fill%d" % i, value=fill)
+         for i in range(40)])
+
+    # shapes that overflowed size arithmetic: an empty tensor's other dims (Concat sums them),
+    # a pooling window of 2^39 x 2^39, and a Conv whose MACs exceed 2^64 (valid, but absurd)
+    out["overflow_concat_empty.onnx"] = add_model(
+        "overflow_concat_empty", [vi("x", F32, [0, 2 ** 62])], [vi("y", F32, None)], [],
+        [helper.make_node("Concat", ["x"] * 4, ["y"], name="concat", axis=1)])
+    out["overflow_pool_window.onnx"] = add_model(
+        "overflow_pool_window", [vi("x", F32, [1, 1, 4])], [vi("y", F32, None)], [],
+        [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2 ** 39],
+                          dilations=[2 ** 39], pads=[1, 1])])
+    out["overflow_conv_macs.onnx"] = add_model(
+        "overflow_conv_macs", [vi("x", F32, [1, 2 ** 19, 1]), vi("w", F32, [1, 2 ** 19, 2 ** 19])],
+        [vi("y", F32, None)], [],
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[2 ** 19],
+                          pads=[2 ** 38, 0])])
 
     for name, data in out.items():
         write_bytes(os.path.join(BAD, name), data)
@@ -466,10 +488,14 @@ def gen_bad(tiny_path):
 # ----------------------------------------------------------------------------
 
 def main():
-    for d in (MODELS, BAD):
-        if os.path.isdir(d):
-            shutil.rmtree(d)
-        os.makedirs(d)
+    if os.path.isdir(MODELS):
+        shutil.rmtree(MODELS)
+    os.makedirs(MODELS)
+    os.makedirs(BAD, exist_ok=True)
+    for f in os.listdir(BAD):
+        # bad/fuzz-*.onnx are the fuzzer's finds, committed as found: not generated here.
+        if not f.startswith("fuzz-"):
+            os.remove(os.path.join(BAD, f))
 
     tiny = gen_tiny_cnn()
     gen_pad_chain()

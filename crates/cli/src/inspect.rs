@@ -10,7 +10,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// The ONNX model.
+    /// The ONNX model or plan file.
     model: PathBuf,
     /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
@@ -44,6 +44,9 @@ pub fn import_options(specs: &[String]) -> Result<ImportOptions> {
 }
 
 pub fn run(args: &InspectArgs) -> Result<()> {
+    if is_plan(&args.model) {
+        return crate::inspect_plan::run(&args.model, args.json);
+    }
     let options = import_options(&args.input_shapes)?;
     let start = Instant::now();
     let model =
@@ -67,6 +70,13 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         print!("{}", hetc_ir::text::dump(&model.graph)?);
     }
     Ok(())
+}
+
+/// Whether `path` starts with the plan file's magic bytes.
+fn is_plan(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == hetc_plan::MAGIC
 }
 
 fn human(n: u64) -> String {

@@ -2,7 +2,13 @@
 //!
 //! Every failure prints one line, `error: <cause>`, and exits with status 2.
 
+mod bench;
+mod compile;
 mod inspect;
+mod inspect_plan;
+mod npy;
+mod run;
+mod tensor_io;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -19,11 +25,20 @@ struct Cli {
 enum Command {
     /// Show a model's inputs, outputs, op histogram, parameters, MACs/FLOPs and activation memory.
     Inspect(inspect::InspectArgs),
+    /// Compile an ONNX model into a plan file for a target.
+    Compile(compile::CompileArgs),
+    /// Run a plan on inputs and write its outputs as .npy files.
+    Run(run::RunArgs),
+    /// Time a plan on synthetic inputs: median and spread.
+    Bench(bench::BenchArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Compile(args) => compile::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
@@ -40,8 +55,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the context chain joined, outermost first.
-            let cause: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            // One line: the context chain joined, outermost first. A cause that its parent's
+            // message already ends with (`cannot read X: <io error>`) is not repeated.
+            let mut cause: Vec<String> = Vec::new();
+            for c in e.chain().map(|c| c.to_string()) {
+                if !cause.last().is_some_and(|parent| parent.ends_with(&c)) {
+                    cause.push(c);
+                }
+            }
             eprintln!("error: {}", cause.join(": "));
             ExitCode::from(2)
         }

@@ -75,12 +75,13 @@ pub fn model_stats(graph: &Graph) -> Result<ModelStats, GraphError> {
                 let m = op.macs(&inputs, &node.outputs);
                 let bytes: u64 = node.outputs.iter().map(|t| t.byte_size()).sum();
                 let e = ops.entry(op.name().to_string()).or_default();
+                // Saturating: a hostile model's counts need not fit in u64.
                 e.count += 1;
-                e.macs += m;
-                e.flops += 2 * m;
-                e.output_bytes += bytes;
-                macs += m;
-                activation_total += bytes;
+                e.macs = e.macs.saturating_add(m);
+                e.flops = e.flops.saturating_add(m.saturating_mul(2));
+                e.output_bytes = e.output_bytes.saturating_add(bytes);
+                macs = macs.saturating_add(m);
+                activation_total = activation_total.saturating_add(bytes);
             }
         }
     }
@@ -95,7 +96,7 @@ pub fn model_stats(graph: &Graph) -> Result<ModelStats, GraphError> {
         parameters,
         parameter_bytes,
         macs,
-        flops: 2 * macs,
+        flops: macs.saturating_mul(2),
         activation_bytes_total: activation_total,
         activation_bytes_peak: peak_live_bytes(graph, &order),
     })

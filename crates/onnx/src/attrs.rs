@@ -68,7 +68,12 @@ impl<'a> Attrs<'a> {
         match self.typed(name, AttributeType::String)? {
             Some(a) => {
                 let bytes = a.s.as_deref().unwrap_or_default();
-                String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| format!("attribute `{name}` is not UTF-8"))
+                let s = String::from_utf8(bytes.to_vec()).map_err(|_| format!("attribute `{name}` is not UTF-8"))?;
+                // Callers quote unknown values in their (one-line) errors.
+                if s.contains(char::is_control) {
+                    return Err(format!("attribute `{name}` = {s:?} contains a control character"));
+                }
+                Ok(Some(s))
             }
             None => Ok(None),
         }

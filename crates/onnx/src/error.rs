@@ -42,6 +42,11 @@ pub enum ImportError {
     #[error("node `{node}` ({op}): {reason}")]
     Node { node: String, op: String, reason: String },
 
+    /// The model declares a type for a value (graph output or `value_info`) that differs from
+    /// what hetc infers: either the model is inconsistent or hetc's shape inference is wrong.
+    #[error("{what} `{name}` is declared {declared} but computes {actual} (inconsistent shapes)")]
+    InconsistentType { what: &'static str, name: String, declared: hetc_ir::TensorType, actual: hetc_ir::TensorType },
+
     #[error(transparent)]
     Graph(#[from] hetc_ir::GraphError),
 }

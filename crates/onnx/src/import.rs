@@ -24,8 +24,16 @@ pub const MAX_IR_VERSION: i64 = 14;
 /// or hostile files, and would overflow size arithmetic further on.
 pub const MAX_TENSOR_BYTES: u64 = 1 << 40;
 
-fn check_size(ty: &TensorType) -> Result<(), String> {
-    let elements = hetc_ir::checked_numel(&ty.shape).map(|n| n as u64);
+/// Most bytes of constants that lowering may create in one import (folded values,
+/// `ConstantOfShape` fills, Dropout masks). Weights are slices of the model's buffer and do
+/// not count. Each op's folding is capped, but a small file can hold thousands of ops.
+pub const MAX_CREATED_BYTES: u64 = 1 << 29;
+
+pub(crate) fn check_size(ty: &TensorType) -> Result<(), String> {
+    // Empty axes count as 1, so that an empty tensor's other dimensions are bounded too:
+    // shape arithmetic (Concat's sum, Flatten's products) must not overflow on them.
+    let dims: Vec<usize> = ty.shape.iter().map(|&d| d.max(1)).collect();
+    let elements = hetc_ir::checked_numel(&dims).map(|n| n as u64);
     match elements.and_then(|n| n.checked_mul(ty.dtype.size() as u64)) {
         Some(b) if b <= MAX_TENSOR_BYTES => Ok(()),
         _ => Err(format!("tensor of shape {:?} is larger than hetc's 1 TiB limit", ty.shape)),
@@ -50,6 +58,11 @@ pub fn import_bytes(data: Bytes, base_dir: &Path, options: &ImportOptions) -> Re
             "IR version {ir_version} is not supported (hetc reads {MIN_IR_VERSION} to {MAX_IR_VERSION})"
         )));
     }
+    let graph = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    crate::printable::check_identifiers(graph)?;
+    // Before the opset: a model made only of other domains' ops (ai.onnx.ml, training) imports
+    // no default opset, and its unsupported ops are the useful thing to report.
+    check_support(graph)?;
     let opset = model
         .opset_import
         .iter()
@@ -61,14 +74,13 @@ pub fn import_bytes(data: Bytes, base_dir: &Path, options: &ImportOptions) -> Re
             "opset {opset} is not supported (hetc reads opsets {MIN_OPSET} to {MAX_OPSET})"
         )));
     }
-    let graph = model.graph.as_ref().ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
-    check_support(graph)?;
     let mut importer = Importer {
         graph: Graph::new(graph.name.clone().unwrap_or_default()),
         env: HashMap::new(),
         materialized: HashMap::new(),
         external: ExternalData::new(base_dir),
         opset,
+        created_bytes: 0,
     };
     importer.run(graph, options)?;
     Ok(Model {
@@ -185,6 +197,8 @@ struct Importer {
     materialized: HashMap<String, NodeId>,
     external: ExternalData,
     opset: i64,
+    /// Bytes of the constants lowering has created so far, against [`MAX_CREATED_BYTES`].
+    created_bytes: u64,
 }
 
 impl Importer {
@@ -269,9 +283,19 @@ impl Importer {
             external: &mut self.external,
         };
         let lowered = converter(&mut ctx).map_err(fail)?;
+        match &lowered {
+            // Constant's values are read from the model, so bounded by its size.
+            Lowered::Values(ts) if op_type != "Constant" => self.count_created(ts).map_err(fail)?,
+            Lowered::AliasWith(_, ts) => self.count_created(ts).map_err(fail)?,
+            _ => {}
+        }
         let outputs: Vec<Value> = match lowered {
             Lowered::Alias(i) => {
                 vec![values.get(i).cloned().flatten().ok_or_else(|| fail(format!("input {i} is missing")))?]
+            }
+            Lowered::AliasWith(i, rest) => {
+                let first = values.get(i).cloned().flatten().ok_or_else(|| fail(format!("input {i} is missing")))?;
+                std::iter::once(first).chain(rest.into_iter().map(Value::Const)).collect()
             }
             Lowered::Values(ts) => ts.into_iter().map(Value::Const).collect(),
             Lowered::Steps(steps) => self.emit_steps(&name, n, &values, steps).map_err(fail)?,
@@ -286,6 +310,20 @@ impl Importer {
                 // running statistics) are left undefined; a use of one is reported there.
                 None => continue,
             }
+        }
+        Ok(())
+    }
+
+    /// Checks constants that lowering created: each against [`check_size`], all of them
+    /// together against [`MAX_CREATED_BYTES`].
+    fn count_created(&mut self, tensors: &[Tensor]) -> Result<(), String> {
+        tensors.iter().try_for_each(|t| check_size(t.ty()))?;
+        self.created_bytes += tensors.iter().map(|t| t.ty().byte_size()).sum::<u64>();
+        if self.created_bytes > MAX_CREATED_BYTES {
+            return Err(format!(
+                "constant folding has made more than hetc's limit of {} MiB of values",
+                MAX_CREATED_BYTES >> 20
+            ));
         }
         Ok(())
     }
@@ -324,7 +362,9 @@ impl Importer {
             if let Some(consts) = consts.filter(|c| c.iter().any(Option::is_some))
                 && let Some(folded) = step.op.eval(&consts)
             {
-                results.push(folded.map_err(|e| e.to_string())?.into_iter().map(Value::Const).collect());
+                let folded = folded.map_err(|e| e.to_string())?;
+                self.count_created(&folded)?;
+                results.push(folded.into_iter().map(Value::Const).collect());
                 continue;
             }
             let mut refs = Vec::with_capacity(args.len());
@@ -396,9 +436,12 @@ impl Importer {
             if let Some(declared) = declared_type(out) {
                 let actual = self.graph.value_type(v);
                 if declared.shape != actual.shape || declared.dtype != actual.dtype {
-                    return Err(ImportError::Model(format!(
-                        "graph output `{name}` is declared {declared} but computes {actual} (inconsistent shapes)"
-                    )));
+                    return Err(ImportError::InconsistentType {
+                        what: "graph output",
+                        name,
+                        declared,
+                        actual: actual.clone(),
+                    });
                 }
             }
             self.graph.outputs.push(GraphOutput { name, value: v });
@@ -413,9 +456,7 @@ impl Importer {
             let (Some(declared), Some(v)) = (declared_type(info), self.env.get(name)) else { continue };
             let actual = self.value_type(v);
             if declared.shape != actual.shape || declared.dtype != actual.dtype {
-                return Err(ImportError::Model(format!(
-                    "value `{name}` is declared {declared} but computes {actual} (inconsistent shapes)"
-                )));
+                return Err(ImportError::InconsistentType { what: "value", name: name.to_string(), declared, actual });
             }
         }
         Ok(())

@@ -10,6 +10,7 @@ mod attrs;
 mod error;
 mod import;
 pub mod ops;
+mod printable;
 pub mod proto;
 mod tensor;
 
@@ -55,6 +56,13 @@ pub fn import_file(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Mo
 /// Imports a model from memory; external data paths are resolved against `base_dir`.
 pub fn import_bytes(data: impl Into<Bytes>, base_dir: &Path, options: &ImportOptions) -> Result<Model, ImportError> {
     import::import_bytes(data.into(), base_dir, options)
+}
+
+/// Decodes a serialized-tensor message (an initializer, or a test set's `input_K.pb` /
+/// `output_K.pb`) into an IR tensor, with the same checks as import; external data is read
+/// from `base_dir`.
+pub fn tensor_from_proto(t: &proto::TensorProto, base_dir: &Path) -> Result<hetc_ir::Tensor, ImportError> {
+    tensor::tensor_from_proto(t, &mut tensor::ExternalData::new(base_dir))
 }
 
 /// Parses `NAME=1x3x224x224` as given to `--input-shape`.

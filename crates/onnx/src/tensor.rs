@@ -93,9 +93,8 @@ pub fn tensor_from_proto(t: &TensorProto, external: &mut ExternalData) -> Result
         }
     }
     let ty = TensorType::new(dtype, shape);
-    let numel = hetc_ir::checked_numel(&ty.shape)
-        .filter(|&n| (n as u64).checked_mul(dtype.size() as u64).is_some_and(|b| b < (1u64 << 40)))
-        .ok_or_else(|| bad(format!("dimensions {:?} are too large", t.dims)))?;
+    crate::import::check_size(&ty).map_err(|_| bad(format!("dimensions {:?} are too large", t.dims)))?;
+    let numel = ty.numel();
     let expected = ty.byte_size();
     if t.segment.is_some() {
         return Err(bad("segmented tensors are not supported".into()));
@@ -129,32 +128,42 @@ pub fn tensor_from_proto(t: &TensorProto, external: &mut ExternalData) -> Result
 
 /// Packs ONNX's typed repeated fields into little-endian bytes.
 fn typed_field_bytes(t: &TensorProto, dtype: DType, numel: usize) -> Result<Bytes, String> {
-    let check = |len: usize, field: &str| {
-        if len == numel { Ok(()) } else { Err(format!("{field} has {len} values for {numel} elements")) }
+    // Allocate only once the field is known to hold `numel` values: the dims alone are
+    // untrusted, and a few bytes of them can claim a terabyte.
+    let buffer = |len: usize, field: &str| {
+        if len == numel {
+            Ok(Vec::with_capacity(numel * dtype.size()))
+        } else {
+            Err(format!("{field} has {len} values for {numel} elements"))
+        }
     };
-    let mut out = Vec::with_capacity(numel * dtype.size());
-    match dtype {
+    let out = match dtype {
         DType::F32 => {
-            check(t.float_data.len(), "float_data")?;
+            let mut out = buffer(t.float_data.len(), "float_data")?;
             t.float_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            out
         }
         DType::F64 => {
-            check(t.double_data.len(), "double_data")?;
+            let mut out = buffer(t.double_data.len(), "double_data")?;
             t.double_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            out
         }
         DType::I64 => {
-            check(t.int64_data.len(), "int64_data")?;
+            let mut out = buffer(t.int64_data.len(), "int64_data")?;
             t.int64_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+            out
         }
         DType::U32 | DType::U64 => {
-            check(t.uint64_data.len(), "uint64_data")?;
+            let mut out = buffer(t.uint64_data.len(), "uint64_data")?;
             t.uint64_data.iter().for_each(|&v| out.extend_from_slice(&v.to_le_bytes()[..dtype.size()]));
+            out
         }
         // int32_data carries every type of 32 bits or fewer, float16 as its bit pattern.
         _ => {
-            check(t.int32_data.len(), "int32_data")?;
+            let mut out = buffer(t.int32_data.len(), "int32_data")?;
             t.int32_data.iter().for_each(|&v| out.extend_from_slice(&v.to_le_bytes()[..dtype.size()]));
+            out
         }
-    }
+    };
     Ok(Bytes::from(out))
 }

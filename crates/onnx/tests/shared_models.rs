@@ -7,8 +7,11 @@ use hetc_ir::stats::model_stats;
 use hetc_onnx::{ImportOptions, import_file};
 use std::fmt::Write;
 
+/// Static shapes to give inputs: (input, dims).
+type Shapes = &'static [(&'static str, &'static [usize])];
+
 /// (model, expected GFLOP = 2 x MACs of Conv/ConvTranspose/Gemm/MatMul, input shapes to give).
-const MODELS: &[(&str, f64, &[(&str, &[usize])])] = &[
+const MODELS: &[(&str, f64, Shapes)] = &[
     ("resnet18", 3.628, &[]),
     ("resnet50", 8.178, &[]),
     ("vgg16", 30.94, &[]),

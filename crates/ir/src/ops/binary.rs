@@ -14,7 +14,8 @@ pub enum BinaryKind {
     Pow,
     Max,
     Min,
-    /// Integer modulo with the sign of the divisor (ONNX `fmod=0`), or C `fmod` (`fmod=1`).
+    /// Floor modulo, with the sign of the divisor (ONNX `fmod=0`; for floats since opset 28),
+    /// or C `fmod`, with the sign of the dividend (`fmod=1`).
     Mod {
         fmod: bool,
     },
@@ -79,7 +80,8 @@ impl BinaryKind {
             BinaryKind::Pow => a.powf(b),
             BinaryKind::Max => a.max(b),
             BinaryKind::Min => a.min(b),
-            BinaryKind::Mod { .. } => a % b,
+            BinaryKind::Mod { fmod: true } => a % b,
+            BinaryKind::Mod { fmod: false } => floor_mod(a, b),
             BinaryKind::PRelu => {
                 if a < 0.0 {
                     a * b
@@ -126,6 +128,20 @@ impl BinaryKind {
     }
 }
 
+/// `a - floor(a / b) * b` as ONNX Mod-28 specifies it for floats: the result takes the sign
+/// of `b`, a zero result included; an infinite `b` returns `a` when the signs agree, else `b`.
+fn floor_mod(a: f64, b: f64) -> f64 {
+    // C fmod is exact (and NaN for infinite `a` or zero `b`); shift it into `b`'s sign.
+    let r = a % b;
+    if r == 0.0 {
+        0.0f64.copysign(b)
+    } else if (r < 0.0) != (b < 0.0) {
+        r + b
+    } else {
+        r
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Binary {
     pub kind: BinaryKind,
@@ -141,9 +157,6 @@ impl OpDef for Binary {
         }
         if k != BinaryKind::Pow && a.dtype != b.dtype {
             shape_err!("{} inputs have different types {} and {}", k.name(), a.dtype, b.dtype);
-        }
-        if matches!(k, BinaryKind::Mod { fmod: false }) && a.dtype.is_float() {
-            shape_err!("Mod with fmod=0 is defined for integers only, got {}", a.dtype);
         }
         let Some(shape) = broadcast_shapes(&a.shape, &b.shape) else {
             shape_err!("{} cannot broadcast {:?} with {:?}", k.name(), a.shape, b.shape);
@@ -192,5 +205,22 @@ impl OpDef for Binary {
             BinaryKind::Mod { fmod } => write!(f, "fmod={}", fmod as u8),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_floor_mod_takes_the_divisor_sign() {
+        let m = |a: f64, b: f64| BinaryKind::Mod { fmod: false }.apply_f64(a, b);
+        assert_eq!(m(-4.0, 3.0), 2.0);
+        assert_eq!(m(4.0, -3.0), -2.0);
+        assert!(m(3.0, -3.0).is_sign_negative() && m(3.0, -3.0) == 0.0);
+        assert_eq!(m(-1.0, f64::INFINITY), f64::INFINITY);
+        assert_eq!(m(1.0, f64::INFINITY), 1.0);
+        assert!(m(f64::INFINITY, 2.0).is_nan() && m(1.0, 0.0).is_nan());
+        assert_eq!(BinaryKind::Mod { fmod: true }.apply_f64(-4.0, 3.0), -1.0);
     }
 }

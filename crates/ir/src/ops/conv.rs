@@ -65,7 +65,7 @@ impl OpDef for Conv {
         let spatial = x.rank() - 2;
         self.check_attrs("Conv", spatial)?;
         let (c, m) = (x.shape[1], w.shape[0]);
-        if c % self.group != 0 || m % self.group != 0 || w.shape[1] * self.group != c {
+        if c % self.group != 0 || m % self.group != 0 || w.shape[1].checked_mul(self.group) != Some(c) {
             shape_err!("Conv: X has {c} channels, W is {:?}, group {}", w.shape, self.group);
         }
         if w.shape[2..] != self.kernel[..] {
@@ -91,7 +91,9 @@ impl OpDef for Conv {
         let Some(Some(w)) = inputs.get(1) else { return 0 };
         // Each output element accumulates C/group x kernel products.
         let per_output: u64 = w.shape[1..].iter().map(|&d| d as u64).product();
-        outputs[0].numel() as u64 * per_output
+        // Saturating: shapes are checked one by one, not this product (huge pads can make both
+        // factors near 2^38).
+        (outputs[0].numel() as u64).saturating_mul(per_output)
     }
 
     fn required_inputs(&self, _num_inputs: usize) -> Vec<usize> {

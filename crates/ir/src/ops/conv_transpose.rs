@@ -47,7 +47,10 @@ impl OpDef for ConvTranspose {
         if w.shape[2..] != c.kernel[..] {
             shape_err!("ConvTranspose kernel_shape {:?} does not match W {:?}", c.kernel, w.shape);
         }
-        let m = w.shape[1] * c.group;
+        // An empty X lets any group through the check above.
+        let Some(m) = w.shape[1].checked_mul(c.group) else {
+            shape_err!("ConvTranspose: group {} times W {:?} is out of range", c.group, w.shape);
+        };
         if let Some(b) = inputs.get(2).copied().flatten()
             && (b.shape != [m] || b.dtype != x.dtype)
         {
@@ -68,7 +71,8 @@ impl OpDef for ConvTranspose {
         let (Some(Some(x)), Some(Some(w))) = (inputs.first(), inputs.get(1)) else { return 0 };
         // Every input element is scattered through (M/group) x kernel weights.
         let per_input: u64 = w.shape[1..].iter().map(|&d| d as u64).product();
-        x.numel() as u64 * per_input
+        // Saturating, as for Conv.
+        (x.numel() as u64).saturating_mul(per_input)
     }
 
     fn required_inputs(&self, _num_inputs: usize) -> Vec<usize> {

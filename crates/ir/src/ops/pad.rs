@@ -56,7 +56,9 @@ impl OpDef for Pad {
         let mut shape = Vec::with_capacity(r);
         for d in 0..r {
             let (b, e) = (self.pads[d], self.pads[d + r]);
-            let len = x.shape[d] as i64 + b + e;
+            let Some(len) = (x.shape[d] as i64).checked_add(b).and_then(|l| l.checked_add(e)) else {
+                shape_err!("Pad of {b},{e} on axis {d} of {x} is out of range");
+            };
             if len < 0 {
                 shape_err!("Pad crops more than axis {d} of {x} holds");
             }

@@ -46,7 +46,7 @@ impl Pool {
     pub fn output_len(&self, d: usize, len: usize) -> Option<usize> {
         let spatial = self.kernel.len();
         let (pb, pe) = (self.pads[d], self.pads[d + spatial]);
-        let span = self.dilations[d] * (self.kernel[d] - 1) + 1;
+        let span = self.dilations[d].saturating_mul(self.kernel[d] - 1).saturating_add(1);
         let padded = len + pb + pe;
         if padded < span {
             return None;
@@ -84,9 +84,8 @@ impl OpDef for Pool {
             shape_err!("{name} has a zero kernel, stride or dilation");
         }
         for d in 0..spatial {
-            if self.pads[d] >= self.kernel[d] * self.dilations[d]
-                || self.pads[d + spatial] >= self.kernel[d] * self.dilations[d]
-            {
+            let window = self.kernel[d].saturating_mul(self.dilations[d]);
+            if self.pads[d] >= window || self.pads[d + spatial] >= window {
                 shape_err!("{name} pads {:?} must be smaller than the kernel {:?}", self.pads, self.kernel);
             }
         }

@@ -23,10 +23,12 @@ impl SliceAxis {
         }
         let len = len as i64;
         let norm = |v: i64| if v < 0 { v.saturating_add(len) } else { v };
+        // ONNX clamps a backward start to [0, len-1], so a start before the axis still takes
+        // element 0 (numpy would take nothing); `max` then `min` keeps an empty axis at -1.
         let (start, end) = if step > 0 {
             (norm(start).clamp(0, len), norm(end).clamp(0, len))
         } else {
-            (norm(start).clamp(-1, len - 1), norm(end).clamp(-1, len - 1))
+            (norm(start).max(0).min(len - 1), norm(end).clamp(-1, len - 1))
         };
         Some(SliceAxis { axis, start, end, step })
     }
@@ -34,7 +36,8 @@ impl SliceAxis {
     /// Number of elements this axis keeps.
     pub fn len(&self) -> usize {
         let span = if self.step > 0 { self.end - self.start } else { self.start - self.end };
-        if span <= 0 { 0 } else { ((span + self.step.abs() - 1) / self.step.abs()) as usize }
+        // Unsigned: `step` may be i64::MIN or MAX, whose `abs` or rounding-up would overflow.
+        if span <= 0 { 0 } else { (span as u64).div_ceil(self.step.unsigned_abs()) as usize }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,5 +92,26 @@ impl OpDef for Slice {
             write!(f, "{}:{}..{}:{}", a.axis, a.start, a.end, a.step)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn len(start: i64, end: i64, step: i64, n: usize) -> usize {
+        SliceAxis::resolve(0, start, end, step, n).map_or(usize::MAX, |a| a.len())
+    }
+
+    #[test]
+    fn clamping_follows_onnx() {
+        assert_eq!(len(1, 1000, 1, 5), 4);
+        assert_eq!(len(-1, i64::MIN, -1, 5), 5);
+        assert_eq!(len(i64::MAX, -3, -1, 5), 2);
+        // A backward start before the axis clamps to 0, so element 0 is taken.
+        assert_eq!(len(-10, -20, -1, 5), 1);
+        assert_eq!(len(0, 5, 0, 5), usize::MAX);
+        assert_eq!(len(-1, i64::MIN, -1, 0), 0);
+        assert_eq!(len(0, i64::MAX, 1, 0), 0);
     }
 }

@@ -130,9 +130,9 @@ impl UnaryKind {
             UnaryKind::HardSigmoid { alpha, beta } => (alpha as f64 * x + beta as f64).clamp(0.0, 1.0),
             UnaryKind::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
             UnaryKind::Tanh => x.tanh(),
-            UnaryKind::Softplus => x.exp().ln_1p(),
+            UnaryKind::Softplus => softplus(x),
             UnaryKind::Softsign => x / (1.0 + x.abs()),
-            UnaryKind::Mish => x * x.exp().ln_1p().tanh(),
+            UnaryKind::Mish => x * softplus(x).tanh(),
             UnaryKind::Clip { min, max } => x.max(min as f64).min(max as f64),
             UnaryKind::Exp => x.exp(),
             UnaryKind::Log => x.ln(),
@@ -158,6 +158,29 @@ impl UnaryKind {
             UnaryKind::Not => (x == 0.0) as u8 as f64,
         }
     }
+}
+
+impl UnaryKind {
+    /// The function on one integer or bool, exactly (`i64::MAX` and friends are not f64 values),
+    /// or `None` for functions that go through f64 (`Clip`, whose bounds are f32). `x` holds the
+    /// element's bits, so an unsigned one above `i64::MAX` reads negative and is never so.
+    fn apply_i64(&self, x: i64, unsigned: bool) -> Option<i64> {
+        Some(match self {
+            UnaryKind::Relu | UnaryKind::Abs if unsigned => x,
+            UnaryKind::Sign if unsigned => (x != 0) as i64,
+            UnaryKind::Relu => x.max(0),
+            UnaryKind::Neg => x.wrapping_neg(),
+            UnaryKind::Abs => x.wrapping_abs(),
+            UnaryKind::Sign => x.signum(),
+            UnaryKind::Not => (x == 0) as i64,
+            _ => return None,
+        })
+    }
+}
+
+/// `ln(1 + e^x)` without overflowing `e^x`: for large `x` it is `x + ln(1 + e^-x)`.
+fn softplus(x: f64) -> f64 {
+    if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
 /// Abramowitz-Stegun 7.1.26 is too coarse for folding; use a series/continued-fraction pair
@@ -207,11 +230,23 @@ impl OpDef for Unary {
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Option<Result<Vec<Tensor>, ShapeError>> {
         let x = const_input(inputs, 0)?;
+        // Fold only what shape inference accepts, so folding never hides a type error.
+        if let Err(e) = self.infer(&[Some(x.ty())]) {
+            return Some(Err(e));
+        }
         if x.numel() > super::eval::MAX_FOLD_ELEMENTS {
             return None;
         }
+        let shape = x.shape().to_vec();
+        let unsigned = matches!(x.dtype(), DType::U8 | DType::U16 | DType::U32 | DType::U64);
+        if !x.dtype().is_float()
+            && let Some(v) =
+                x.to_i64_vec().into_iter().map(|v| self.kind.apply_i64(v, unsigned)).collect::<Option<Vec<_>>>()
+        {
+            return Some(Ok(vec![Tensor::from_i64_values(x.dtype(), shape, &v)]));
+        }
         let out: Vec<f64> = x.to_f64_vec().into_iter().map(|v| self.kind.apply(v)).collect();
-        Some(Ok(vec![Tensor::from_f64_values(x.dtype(), x.shape().to_vec(), &out)]))
+        Some(Ok(vec![Tensor::from_f64_values(x.dtype(), shape, &out)]))
     }
 
     fn fmt_attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,5 +260,33 @@ impl OpDef for Unary {
             UnaryKind::Clip { min, max } => write!(f, "min={min}, max={max}"),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(kind: UnaryKind, x: Tensor) -> Result<Tensor, ShapeError> {
+        Unary { kind }.eval(&[Some(&x)]).expect("folds").map(|mut v| v.remove(0))
+    }
+
+    #[test]
+    fn integers_fold_exactly() {
+        let t = fold(UnaryKind::Neg, Tensor::from_i64(vec![2], &[i64::MAX, -7])).unwrap();
+        assert_eq!(t.to_i64_vec(), vec![-i64::MAX, 7]);
+        let big = Tensor::from_i64_values(DType::U64, vec![1], &[-2]);
+        assert_eq!(fold(UnaryKind::Abs, big).unwrap().to_i64_vec(), vec![-2]);
+    }
+
+    #[test]
+    fn folding_checks_types_like_inference() {
+        assert!(fold(UnaryKind::Sqrt, Tensor::from_i64(vec![1], &[4])).is_err());
+    }
+
+    #[test]
+    fn softplus_does_not_overflow() {
+        assert_eq!(UnaryKind::Softplus.apply(1000.0), 1000.0);
+        assert!((UnaryKind::Mish.apply(1000.0) - 1000.0).abs() < 1e-9);
     }
 }

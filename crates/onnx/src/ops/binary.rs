@@ -28,9 +28,13 @@ fn kind(op_type: &str, ctx: &Ctx) -> Result<BinaryKind, String> {
 }
 
 pub fn binary(ctx: &mut Ctx) -> Result<Lowered, String> {
-    ctx.input(0)?;
+    let a = ctx.input(0)?.ty.dtype;
     ctx.input(1)?;
     let kind = kind(ctx.op_type, ctx)?;
+    // Mod-28 defined fmod=0 (floor modulo) for floats; earlier versions allow it on integers only.
+    if kind == (BinaryKind::Mod { fmod: false }) && a.is_float() && ctx.opset < 28 {
+        return Err(format!("Mod with fmod=0 on {a} needs opset 28 (earlier opsets define it for integers only)"));
+    }
     Ok(Lowered::op_on(Op::Binary(Binary { kind }), &[0, 1]))
 }
 

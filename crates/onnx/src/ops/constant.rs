@@ -2,7 +2,10 @@
 
 use super::{Ctx, Lowered};
 use crate::tensor::tensor_from_proto;
-use hetc_ir::{DType, Tensor};
+use hetc_ir::{Tensor, TensorType};
+
+/// Largest `ConstantOfShape` output hetc materialises, in bytes.
+const MAX_FILL_BYTES: usize = 1 << 28;
 
 pub fn constant(ctx: &mut Ctx) -> Result<Lowered, String> {
     let a = &ctx.attrs;
@@ -30,7 +33,6 @@ pub fn constant_of_shape(ctx: &mut Ctx) -> Result<Lowered, String> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d} in {shape:?}")))
         .collect::<Result<_, _>>()?;
-    let numel = hetc_ir::checked_numel(&shape).filter(|&n| n <= 1 << 28).ok_or("shape is too large to fold")?;
     let fill = match ctx.attrs.tensor("value")? {
         Some(t) => tensor_from_proto(t, ctx.external).map_err(|e| e.to_string())?,
         None => Tensor::from_f32(vec![1], &[0.0]),
@@ -38,11 +40,16 @@ pub fn constant_of_shape(ctx: &mut Ctx) -> Result<Lowered, String> {
     if fill.numel() != 1 {
         return Err("value must hold exactly one element".into());
     }
-    let t = if fill.dtype().is_float() {
-        Tensor::from_f64_values(fill.dtype(), shape, &vec![fill.get_f64(0); numel])
+    let numel = hetc_ir::checked_numel(&shape)
+        .filter(|&n| n.checked_mul(fill.dtype().size()).is_some_and(|b| b <= MAX_FILL_BYTES))
+        .ok_or("shape is too large to fold")?;
+    // The fill in canonical encoding, its bytes repeated: one allocation, no per-element work.
+    let one = if fill.dtype().is_float() {
+        Tensor::from_f64_values(fill.dtype(), vec![], &[fill.get_f64(0)])
     } else {
-        Tensor::from_i64_values(fill.dtype(), shape, &vec![fill.get_i64(0); numel])
+        Tensor::from_i64_values(fill.dtype(), vec![], &[fill.get_i64(0)])
     };
-    debug_assert!(t.dtype() != DType::Bool || t.numel() == numel);
+    let t = Tensor::from_bytes(TensorType::new(fill.dtype(), shape), one.bytes().repeat(numel).into())
+        .map_err(|e| e.to_string())?;
     Ok(Lowered::Values(vec![t]))
 }

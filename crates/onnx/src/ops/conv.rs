@@ -39,8 +39,13 @@ pub(super) fn window(ctx: &Ctx, input: &[usize], kernel: &[usize], ceil_mode: bo
             for d in 0..n {
                 // Output is ceil(in / stride); pad just enough to produce it.
                 let out = input[d].div_ceil(strides[d]);
-                let span = (kernel[d].max(1) - 1) * dilations[d] + 1;
-                let total = ((out.max(1) - 1) * strides[d] + span).saturating_sub(input[d]);
+                let span = (kernel[d].max(1) - 1).checked_mul(dilations[d]).and_then(|s| s.checked_add(1));
+                // Pads beyond 2^40 are refused, as given ones are (`Attrs::usizes`).
+                let total = span
+                    .and_then(|s| ((out.max(1) - 1) * strides[d]).checked_add(s))
+                    .map(|t| t.saturating_sub(input[d]))
+                    .filter(|&t| t < 1 << 40)
+                    .ok_or("kernel_shape and dilations are too large")?;
                 let (small, large) = (total / 2, total - total / 2);
                 let _ = ceil_mode;
                 if auto_pad == "SAME_UPPER" {

@@ -36,7 +36,12 @@ pub fn conv_transpose(ctx: &mut Ctx) -> Result<Lowered, String> {
     let mut pads = vec![0usize; 2 * n];
     let target: Option<Vec<usize>> = match (&output_shape, auto_pad.as_str()) {
         (Some(s), _) => Some(if s.len() == n + 2 { s[2..].to_vec() } else { s.clone() }),
-        (None, "SAME_UPPER" | "SAME_LOWER") => Some((0..n).map(|d| x.shape[d + 2] * strides[d]).collect()),
+        (None, "SAME_UPPER" | "SAME_LOWER") => Some(
+            (0..n)
+                .map(|d| x.shape[d + 2].checked_mul(strides[d]))
+                .collect::<Option<_>>()
+                .ok_or("strides are too large")?,
+        ),
         (None, "NOTSET") => {
             pads = match a.usizes("pads")? {
                 Some(p) if p.len() == 2 * n => p,
@@ -53,8 +58,11 @@ pub fn conv_transpose(ctx: &mut Ctx) -> Result<Lowered, String> {
             return Err(format!("output_shape {target:?} does not have {n} spatial entries"));
         }
         for d in 0..n {
-            let full =
-                (x.shape[d + 2].max(1) - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 + output_padding[d];
+            let full = (x.shape[d + 2].max(1) - 1)
+                .checked_mul(strides[d])
+                .and_then(|f| f.checked_add((kernel[d] - 1).checked_mul(dilations[d])?))
+                .and_then(|f| f.checked_add(1 + output_padding[d]))
+                .ok_or("strides, kernel_shape and dilations are too large")?;
             if full >= target[d] {
                 let total = full - target[d];
                 // ONNX puts the odd pad at the end for SAME_UPPER, at the start otherwise.

@@ -124,6 +124,9 @@ pub enum Lowered {
     Values(Vec<Tensor>),
     /// The node's output 0 is its input slot `i` (Identity, inference-mode Dropout).
     Alias(usize),
+    /// The node's output 0 is its input slot `i` and its further outputs are known at compile
+    /// time (inference-mode Dropout and its all-true mask).
+    AliasWith(usize, Vec<Tensor>),
 }
 
 impl Lowered {
@@ -163,6 +166,7 @@ static REGISTRY: &[(&str, Converter)] = &[
     ("Size", shape::size),
     ("Range", range::range),
     ("Cast", cast::cast),
+    ("CastLike", cast::cast_like),
     ("Reshape", reshape::reshape),
     ("Flatten", reshape::flatten),
     ("Squeeze", reshape::squeeze),

@@ -50,6 +50,38 @@ fn legacy(ctx: &Ctx, scales: Vec<f32>) -> Result<Lowered, String> {
     Ok(Lowered::op_on(Op::Resize(resize), &[0]))
 }
 
+/// Scales and output shape from `sizes` given for `axes`. `stretch` takes the sizes as they are;
+/// `not_larger` and `not_smaller` keep the aspect ratio: one scale for all of `axes`, the
+/// smallest or largest of their ratios, with sizes rounded half up (as ONNX's reference does).
+fn from_sizes(input: &[usize], axes: &[usize], sizes: &[i64], policy: &str) -> Result<(Vec<f32>, Vec<usize>), String> {
+    if sizes.len() != axes.len() {
+        return Err(format!("{} sizes for {} axes", sizes.len(), axes.len()));
+    }
+    let mut out = input.to_vec();
+    for (&ax, &v) in axes.iter().zip(sizes) {
+        out[ax] = usize::try_from(v).map_err(|_| format!("negative size {v}"))?;
+    }
+    if policy == "stretch" {
+        let s = input.iter().zip(&out).map(|(&i, &o)| if i == 0 { 1.0 } else { o as f32 / i as f32 }).collect();
+        return Ok((s, out));
+    }
+    let ratios = axes.iter().map(|&d| if input[d] == 0 { 1.0 } else { out[d] as f64 / input[d] as f64 });
+    let scale = if policy == "not_larger" {
+        ratios.fold(f64::INFINITY, f64::min)
+    } else {
+        ratios.fold(f64::NEG_INFINITY, f64::max)
+    };
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(format!("sizes {sizes:?} give no positive finite scale"));
+    }
+    let mut scales = vec![1.0f32; input.len()];
+    for &d in axes {
+        scales[d] = scale as f32;
+        out[d] = (scale * input[d] as f64 + 0.5).floor() as usize;
+    }
+    Ok((scales, out))
+}
+
 pub fn upsample(ctx: &mut Ctx) -> Result<Lowered, String> {
     let scales = match ctx.const_floats(1, "scales")? {
         Some(s) => s.into_iter().map(|v| v as f32).collect(),
@@ -66,14 +98,23 @@ pub fn resize(ctx: &mut Ctx) -> Result<Lowered, String> {
     let input = ctx.input(0)?.ty.shape.clone();
     let rank = input.len();
     let a = &ctx.attrs;
-    if a.string_or("keep_aspect_ratio_policy", "stretch")? != "stretch" {
-        return Err("keep_aspect_ratio_policy other than stretch is not supported".into());
+    // Opset 18's antialiasing changes the linear and cubic filters when downscaling; the IR's
+    // Resize does not carry it, so refuse rather than resize without it.
+    if a.int_or("antialias", 0)? != 0 {
+        return Err("antialias=1 is not supported".into());
+    }
+    let policy = a.string_or("keep_aspect_ratio_policy", "stretch")?;
+    if !matches!(policy.as_str(), "stretch" | "not_larger" | "not_smaller") {
+        return Err(format!("unknown keep_aspect_ratio_policy `{policy}`"));
     }
     // Opset 18 lets scales/sizes name a subset of axes.
     let axes: Vec<usize> = match a.ints("axes")? {
         Some(ax) => ax.iter().map(|&x| ctx.axis(x, rank)).collect::<Result<_, _>>()?,
         None => (0..rank).collect(),
     };
+    if (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
+        return Err(format!("axes {axes:?} repeat an axis"));
+    }
     let spread = |given: Vec<f64>, fill: f64| -> Result<Vec<f64>, String> {
         if given.len() != axes.len() {
             return Err(format!("{} values for {} axes", given.len(), axes.len()));
@@ -92,17 +133,7 @@ pub fn resize(ctx: &mut Ctx) -> Result<Lowered, String> {
             let out = sizes_from_scales(&input, &s)?;
             (s, out)
         }
-        (None, Some(sz)) => {
-            let mut out: Vec<usize> = input.clone();
-            for (&ax, &v) in axes.iter().zip(&sz) {
-                out[ax] = usize::try_from(v).map_err(|_| format!("negative size {v}"))?;
-            }
-            if sz.len() != axes.len() {
-                return Err(format!("{} sizes for {} axes", sz.len(), axes.len()));
-            }
-            let s = input.iter().zip(&out).map(|(&i, &o)| if i == 0 { 1.0 } else { o as f32 / i as f32 }).collect();
-            (s, out)
-        }
+        (None, Some(sz)) => from_sizes(&input, &axes, &sz, &policy)?,
         (Some(_), Some(_)) => return Err("only one of scales and sizes may be given".into()),
         (None, None) => return Err("one of scales and sizes is required".into()),
     };

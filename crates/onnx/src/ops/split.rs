@@ -23,11 +23,18 @@ pub fn split(ctx: &mut Ctx) -> Result<Lowered, String> {
             if n == 0 {
                 return Err("Split has no outputs".into());
             }
+            // Checked before making the sizes: `num_outputs` alone can ask for billions.
+            if n != ctx.num_outputs {
+                return Err(format!("num_outputs is {n} but the node has {} outputs", ctx.num_outputs));
+            }
             // Equal pieces, the last one smaller if the axis does not divide (opset 18).
             let piece = len.div_ceil(n);
             (0..n).map(|i| piece.min(len.saturating_sub(i * piece))).collect()
         }
     };
+    if sizes.len() != ctx.num_outputs {
+        return Err(format!("split has {} sizes for {} outputs", sizes.len(), ctx.num_outputs));
+    }
     if sizes.iter().sum::<usize>() != len {
         return Err(format!("split sizes {sizes:?} do not add up to {len}"));
     }

@@ -1,0 +1,63 @@
+//! `hetc compile MODEL.onnx --target host-cpu -o MODEL.hplan`.
+
+use crate::inspect::import_options;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hetc_compile::{CompileOptions, compile};
+use hetc_onnx::import_file;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Targets this build can compile for. Mobile targets arrive with the target descriptions.
+pub const TARGETS: &[&str] = &["host-cpu"];
+
+#[derive(Args)]
+pub struct CompileArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// Target to compile for.
+    #[arg(long, default_value = "host-cpu")]
+    target: String,
+    /// Output plan file (default: the model's name with `.hplan`).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+}
+
+pub fn run(args: &CompileArgs) -> Result<()> {
+    if !TARGETS.contains(&args.target.as_str()) {
+        bail!("unknown target `{}` (known: {})", args.target, TARGETS.join(", "));
+    }
+    let start = Instant::now();
+    let options = import_options(&args.input_shapes)?;
+    let model =
+        import_file(&args.model, &options).with_context(|| format!("cannot import {}", args.model.display()))?;
+    let plan = compile(&model.graph, &CompileOptions { target: args.target.clone() })
+        .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
+    let bytes = plan.encode()?;
+    let output = args.output.clone().unwrap_or_else(|| {
+        let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let stem = if stem == "model" {
+            args.model.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or(stem)
+        } else {
+            stem
+        };
+        PathBuf::from(format!("{stem}.hplan"))
+    });
+    std::fs::write(&output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    let m = &plan.meta.memory;
+    println!(
+        "wrote {} ({:.2} MiB): {} steps, arena {:.2} MiB (lower bound {:.2} MiB, naive {:.2} MiB), weights {:.2} MiB, {:.2} s",
+        output.display(),
+        bytes.len() as f64 / 1048576.0,
+        plan.meta.steps.len(),
+        m.arena_bytes as f64 / 1048576.0,
+        m.lower_bound_bytes as f64 / 1048576.0,
+        m.naive_bytes as f64 / 1048576.0,
+        plan.weights.len() as f64 / 1048576.0,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `hetc inspect PLAN`: the plan's steps, memory plan and weights.
+
+use anyhow::{Context, Result};
+use hetc_plan::{Kernel, Storage};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let plan = hetc_plan::decode(&bytes).with_context(|| format!("cannot load {}", path.display()))?;
+    let meta = &plan.meta;
+    if json {
+        let mut kernels: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in &meta.steps {
+            *kernels.entry(s.kernel.name()).or_default() += 1;
+        }
+        let v = serde_json_value(meta, &kernels, plan.weights.len());
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "plan       {} (format v{}, {} for {})",
+        path.display(),
+        hetc_plan::FORMAT_VERSION,
+        meta.producer,
+        meta.target
+    );
+    println!("model      {}", meta.name);
+    let m = &meta.memory;
+    println!(
+        "arena      {:.2} MiB (lower bound {:.2} MiB, {:.3}x; naive {:.2} MiB)",
+        mib(m.arena_bytes),
+        mib(m.lower_bound_bytes),
+        m.arena_bytes as f64 / m.lower_bound_bytes.max(1) as f64,
+        mib(m.naive_bytes)
+    );
+    println!("weights    {:.2} MiB", mib(plan.weights.len() as u64));
+    let shape = |id: u32| format!("{:?}", meta.tensors[id as usize].shape);
+    for b in &meta.inputs {
+        println!("input      {}: f32{}", b.name, shape(b.tensor));
+    }
+    for b in &meta.outputs {
+        println!("output     {}: f32{}", b.name, shape(b.tensor));
+    }
+    println!();
+    println!("{:>4}  {:<6} {:<18} {:<22} {:<28} name", "step", "device", "kernel", "epilogue", "output");
+    for (i, s) in meta.steps.iter().enumerate() {
+        let epilogue = match &s.kernel {
+            Kernel::Conv(c) => format!("{:?}{}", c.activation, if c.has_residual { "+residual" } else { "" }),
+            Kernel::ConvTranspose(c) => format!("{:?}", c.activation),
+            Kernel::Gemm { activation, .. }
+            | Kernel::ChannelAffine { activation }
+            | Kernel::Binary { activation, .. } => {
+                format!("{activation:?}")
+            }
+            _ => String::new(),
+        };
+        let inplace = s.outputs.first().is_some_and(|&o| {
+            let out = meta.tensors[o as usize].storage;
+            s.inputs.iter().any(|&i| {
+                matches!(meta.tensors[i as usize].storage, Storage::Arena { .. })
+                    && meta.tensors[i as usize].storage == out
+            })
+        });
+        println!(
+            "{:>4}  {:<6} {:<18} {:<22} {:<28} {}{}",
+            i,
+            format!("{:?}", s.device).to_lowercase(),
+            s.kernel.name(),
+            epilogue,
+            shape(s.outputs[0]),
+            s.name,
+            if inplace { " (in place)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn serde_json_value(
+    meta: &hetc_plan::PlanMeta,
+    kernels: &BTreeMap<&str, usize>,
+    weight_bytes: usize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": meta.name,
+        "target": meta.target,
+        "producer": meta.producer,
+        "format_version": hetc_plan::FORMAT_VERSION,
+        "steps": meta.steps.len(),
+        "kernels": kernels,
+        "arena_bytes": meta.memory.arena_bytes,
+        "lower_bound_bytes": meta.memory.lower_bound_bytes,
+        "naive_bytes": meta.memory.naive_bytes,
+        "weight_bytes": weight_bytes,
+    })
+}

@@ -1,0 +1,440 @@
+//! IR nodes to plan steps over an intermediate value table.
+
+use crate::CompileError;
+use hetc_ir::ops::{self as ir, BinaryKind, UnaryKind};
+use hetc_ir::{Graph, NodeId, Op, Tensor, TensorType, ValueRef};
+use hetc_plan as plan;
+use hetc_plan::{Activation, Kernel};
+use std::collections::HashMap;
+
+pub(crate) type ValId = usize;
+
+/// Where a value's bytes come from.
+#[derive(Debug, Clone)]
+pub(crate) enum ValKind {
+    /// Computed at run time (or a graph input): gets arena memory.
+    Computed,
+    /// Known at compile time: goes to the weight section.
+    Constant(Tensor),
+    /// The same bytes as another value, seen with another shape.
+    ViewOf(ValId),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Value {
+    pub name: String,
+    pub ty: TensorType,
+    pub kind: ValKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub name: String,
+    pub kernel: Kernel,
+    pub inputs: Vec<ValId>,
+    pub outputs: Vec<ValId>,
+}
+
+/// The lowered program: values and steps in execution order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Program {
+    pub values: Vec<Value>,
+    pub steps: Vec<Step>,
+    pub inputs: Vec<(String, ValId)>,
+    pub outputs: Vec<(String, ValId)>,
+}
+
+impl Program {
+    pub fn add(&mut self, name: impl Into<String>, ty: TensorType, kind: ValKind) -> ValId {
+        self.values.push(Value { name: name.into(), ty, kind });
+        self.values.len() - 1
+    }
+
+    /// The value whose memory `v` uses (following views).
+    pub fn root(&self, mut v: ValId) -> ValId {
+        while let ValKind::ViewOf(b) = self.values[v].kind {
+            v = b;
+        }
+        v
+    }
+
+    /// A view of `v` with another shape; constants are reshaped directly.
+    pub fn view(&mut self, v: ValId, shape: Vec<usize>) -> ValId {
+        let value = &self.values[v];
+        if value.ty.shape == shape {
+            return v;
+        }
+        let ty = TensorType::new(value.ty.dtype, shape.clone());
+        let name = format!("{}/view", value.name);
+        match &value.kind {
+            ValKind::Constant(t) => {
+                let t = t.reshaped(shape).expect("views keep the element count");
+                self.add(name, ty, ValKind::Constant(t))
+            }
+            _ => self.add(name, ty, ValKind::ViewOf(v)),
+        }
+    }
+
+    pub fn constant(&self, v: ValId) -> Option<&Tensor> {
+        match &self.values[v].kind {
+            ValKind::Constant(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+fn node_err(name: &str, reason: impl Into<String>) -> CompileError {
+    CompileError::Node { node: name.to_string(), reason: reason.into() }
+}
+
+pub(crate) fn activation_of(kind: &UnaryKind) -> Option<Activation> {
+    Some(match *kind {
+        UnaryKind::Relu => Activation::Relu,
+        UnaryKind::LeakyRelu { alpha } => Activation::LeakyRelu { alpha },
+        UnaryKind::Clip { min, max } => Activation::Clip { min, max },
+        UnaryKind::Sigmoid => Activation::Sigmoid,
+        UnaryKind::HardSigmoid { alpha, beta } => Activation::HardSigmoid { alpha, beta },
+        UnaryKind::HardSwish => Activation::HardSwish,
+        UnaryKind::Tanh => Activation::Tanh,
+        UnaryKind::Elu { alpha } => Activation::Elu { alpha },
+        UnaryKind::Selu { alpha, gamma } => Activation::Selu { alpha, gamma },
+        UnaryKind::Celu { alpha } => Activation::Celu { alpha },
+        UnaryKind::ThresholdedRelu { alpha } => Activation::ThresholdedRelu { alpha },
+        UnaryKind::Softplus => Activation::Softplus,
+        UnaryKind::Softsign => Activation::Softsign,
+        UnaryKind::Mish => Activation::Mish,
+        _ => return None,
+    })
+}
+
+fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
+    use plan::UnaryFn as U;
+    Some(match kind {
+        UnaryKind::Exp => U::Exp,
+        UnaryKind::Log => U::Log,
+        UnaryKind::Sqrt => U::Sqrt,
+        UnaryKind::Reciprocal => U::Reciprocal,
+        UnaryKind::Neg => U::Neg,
+        UnaryKind::Abs => U::Abs,
+        UnaryKind::Floor => U::Floor,
+        UnaryKind::Ceil => U::Ceil,
+        UnaryKind::Round => U::Round,
+        UnaryKind::Sign => U::Sign,
+        UnaryKind::Erf => U::Erf,
+        UnaryKind::Sin => U::Sin,
+        UnaryKind::Cos => U::Cos,
+        _ => return None,
+    })
+}
+
+fn binary_fn(kind: &BinaryKind) -> Option<plan::BinaryFn> {
+    use plan::BinaryFn as B;
+    Some(match kind {
+        BinaryKind::Add => B::Add,
+        BinaryKind::Sub => B::Sub,
+        BinaryKind::Mul => B::Mul,
+        BinaryKind::Div => B::Div,
+        BinaryKind::Pow => B::Pow,
+        BinaryKind::Max => B::Max,
+        BinaryKind::Min => B::Min,
+        BinaryKind::PRelu => B::PRelu,
+        _ => return None,
+    })
+}
+
+fn u32s<const N: usize>(v: &[usize]) -> [u32; N] {
+    let mut out = [0u32; N];
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = x as u32;
+    }
+    out
+}
+
+/// Spatial attributes of a 1-D or 2-D window op as 2-D (height first; 1-D gets height 1).
+fn window_2d(
+    kernel: &[usize],
+    strides: &[usize],
+    dilations: &[usize],
+    pads: &[usize],
+) -> ([u32; 2], [u32; 2], [u32; 2], [u32; 4]) {
+    if kernel.len() == 1 {
+        (
+            [1, kernel[0] as u32],
+            [1, strides[0] as u32],
+            [1, dilations[0] as u32],
+            [0, pads[0] as u32, 0, pads[1] as u32],
+        )
+    } else {
+        (u32s(kernel), u32s(strides), u32s(dilations), u32s(pads))
+    }
+}
+
+/// Shape as 4-D for 1-D window ops: `[N, C, L]` becomes `[N, C, 1, L]`.
+fn as_2d(shape: &[usize]) -> Vec<usize> {
+    if shape.len() == 3 { vec![shape[0], shape[1], 1, shape[2]] } else { shape.to_vec() }
+}
+
+fn pool_kind(k: ir::PoolKind) -> plan::PoolKind {
+    match k {
+        ir::PoolKind::Max => plan::PoolKind::Max,
+        ir::PoolKind::Average { count_include_pad } => plan::PoolKind::Average { count_include_pad },
+    }
+}
+
+fn resize_params(r: &ir::Resize) -> plan::ResizeParams {
+    use ir::{CoordTransform as C, NearestMode as N, ResizeMode as M};
+    plan::ResizeParams {
+        mode: match r.mode {
+            M::Nearest => plan::ResizeMode::Nearest,
+            M::Linear => plan::ResizeMode::Linear,
+            M::Cubic => plan::ResizeMode::Cubic,
+        },
+        coord: match r.coord {
+            C::HalfPixel => plan::CoordTransform::HalfPixel,
+            C::HalfPixelSymmetric => plan::CoordTransform::HalfPixelSymmetric,
+            C::PytorchHalfPixel => plan::CoordTransform::PytorchHalfPixel,
+            C::AlignCorners => plan::CoordTransform::AlignCorners,
+            C::Asymmetric => plan::CoordTransform::Asymmetric,
+            C::TfCropAndResize => plan::CoordTransform::TfCropAndResize,
+        },
+        nearest: match r.nearest {
+            N::RoundPreferFloor => plan::NearestMode::RoundPreferFloor,
+            N::RoundPreferCeil => plan::NearestMode::RoundPreferCeil,
+            N::Floor => plan::NearestMode::Floor,
+            N::Ceil => plan::NearestMode::Ceil,
+        },
+        cubic_coeff_a: r.cubic_coeff_a,
+        exclude_outside: r.exclude_outside,
+        extrapolation_value: r.extrapolation_value,
+        scales: r.scales.clone(),
+        roi: r.roi.clone(),
+    }
+}
+
+fn reduce_kind(k: ir::ReduceKind) -> plan::ReduceKind {
+    use ir::ReduceKind as R;
+    match k {
+        R::Sum => plan::ReduceKind::Sum,
+        R::Mean => plan::ReduceKind::Mean,
+        R::Max => plan::ReduceKind::Max,
+        R::Min => plan::ReduceKind::Min,
+        R::Prod => plan::ReduceKind::Prod,
+        R::L1 => plan::ReduceKind::L1,
+        R::L2 => plan::ReduceKind::L2,
+        R::SumSquare => plan::ReduceKind::SumSquare,
+        R::LogSumExp => plan::ReduceKind::LogSumExp,
+    }
+}
+
+fn pad_mode(m: ir::PadMode) -> plan::PadMode {
+    match m {
+        ir::PadMode::Constant => plan::PadMode::Constant,
+        ir::PadMode::Reflect => plan::PadMode::Reflect,
+        ir::PadMode::Edge => plan::PadMode::Edge,
+        ir::PadMode::Wrap => plan::PadMode::Wrap,
+    }
+}
+
+/// Inference BatchNormalization as `x * scale + shift` per channel.
+fn batch_norm_affine(name: &str, eps: f32, params: [Option<&Tensor>; 4]) -> Result<(Tensor, Tensor), CompileError> {
+    let [Some(gamma), Some(beta), Some(mean), Some(var)] = params else {
+        return Err(node_err(name, "BatchNormalization with run-time statistics is not supported"));
+    };
+    let (g, b, m, v) = (gamma.to_f64_vec(), beta.to_f64_vec(), mean.to_f64_vec(), var.to_f64_vec());
+    let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| (g / (v + eps as f64).sqrt()) as f32).collect();
+    let shift: Vec<f32> = b.iter().zip(&m).zip(&scale).map(|((b, m), s)| (b - m * *s as f64) as f32).collect();
+    let c = scale.len();
+    Ok((Tensor::from_f32(vec![c], &scale), Tensor::from_f32(vec![c], &shift)))
+}
+
+pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
+    let mut p = Program::default();
+    let mut map: HashMap<ValueRef, ValId> = HashMap::new();
+    for id in graph.topo_order()? {
+        lower_node(graph, id, &mut p, &mut map)?;
+    }
+    for o in &graph.outputs {
+        p.outputs.push((o.name.clone(), map[&o.value]));
+    }
+    Ok(p)
+}
+
+fn lower_node(
+    graph: &Graph,
+    id: NodeId,
+    p: &mut Program,
+    map: &mut HashMap<ValueRef, ValId>,
+) -> Result<(), CompileError> {
+    let node = graph.node(id);
+    let out_ref = |slot| ValueRef { node: id, slot };
+    let inputs: Vec<Option<ValId>> = graph.inputs_of(id).into_iter().map(|v| v.map(|v| map[&v])).collect();
+    let input =
+        |i: usize| inputs.get(i).copied().flatten().ok_or_else(|| node_err(&node.name, format!("missing input {i}")));
+    let computed = |p: &mut Program, slot: usize| {
+        let name = node.output_names.get(slot).filter(|n| !n.is_empty()).cloned().unwrap_or_else(|| node.name.clone());
+        p.add(name, node.outputs[slot].clone(), ValKind::Computed)
+    };
+    let name = node.name.clone();
+    let emit = |p: &mut Program, kernel: Kernel, ins: Vec<ValId>, outs: Vec<ValId>| {
+        p.steps.push(Step { name: name.clone(), kernel, inputs: ins, outputs: outs });
+    };
+    match &node.op {
+        Op::Input => {
+            let v = computed(p, 0);
+            p.inputs.push((node.name.clone(), v));
+            map.insert(out_ref(0), v);
+        }
+        Op::Constant(t) => {
+            let v = p.add(node.name.clone(), t.ty().clone(), ValKind::Constant(t.clone()));
+            map.insert(out_ref(0), v);
+        }
+        Op::Reshape(r) => {
+            let v = p.view(input(0)?, r.shape.clone());
+            map.insert(out_ref(0), v);
+        }
+        Op::Conv(c) => {
+            let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
+            let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
+            let (kernel, strides, dilations, pads) = window_2d(&c.kernel, &c.strides, &c.dilations, &c.pads);
+            let xs = &p.values[x].ty.shape;
+            let ws = &p.values[w].ty.shape;
+            let algo = if c.group > 1 && c.group == xs[1] && ws[1] == 1 {
+                plan::ConvAlgo::Depthwise
+            } else if kernel == [1, 1] && strides == [1, 1] && pads == [0; 4] && c.group == 1 {
+                plan::ConvAlgo::Pointwise
+            } else {
+                plan::ConvAlgo::Im2colGemm
+            };
+            let mut ins = vec![x, w];
+            let has_bias = inputs.get(2).copied().flatten().is_some();
+            if has_bias {
+                ins.push(input(2)?);
+            }
+            let out_ty = node.outputs[0].clone();
+            let out4 = p.add(node.name.clone(), TensorType::new(out_ty.dtype, as_2d(&out_ty.shape)), ValKind::Computed);
+            let params = plan::ConvParams {
+                algo,
+                kernel,
+                strides,
+                dilations,
+                pads,
+                group: c.group as u32,
+                has_bias,
+                has_residual: false,
+                activation: Activation::Identity,
+            };
+            emit(p, Kernel::Conv(params), ins, vec![out4]);
+            let v = p.view(out4, out_ty.shape.clone());
+            map.insert(out_ref(0), v);
+        }
+        Op::ConvTranspose(ct) => {
+            let c = &ct.conv;
+            let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
+            let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
+            let (kernel, strides, dilations, pads) = window_2d(&c.kernel, &c.strides, &c.dilations, &c.pads);
+            let mut ins = vec![x, w];
+            let has_bias = inputs.get(2).copied().flatten().is_some();
+            if has_bias {
+                ins.push(input(2)?);
+            }
+            let out_ty = node.outputs[0].clone();
+            let out4 = p.add(node.name.clone(), TensorType::new(out_ty.dtype, as_2d(&out_ty.shape)), ValKind::Computed);
+            let params = plan::ConvTransposeParams {
+                kernel,
+                strides,
+                dilations,
+                pads,
+                group: c.group as u32,
+                has_bias,
+                activation: Activation::Identity,
+            };
+            emit(p, Kernel::ConvTranspose(params), ins, vec![out4]);
+            let v = p.view(out4, out_ty.shape.clone());
+            map.insert(out_ref(0), v);
+        }
+        Op::Pool(pool) => {
+            let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
+            let (kernel, strides, dilations, pads) =
+                window_2d(&pool.kernel, &pool.strides, &pool.dilations, &pool.pads);
+            let out_ty = node.outputs[0].clone();
+            let out4 = p.add(node.name.clone(), TensorType::new(out_ty.dtype, as_2d(&out_ty.shape)), ValKind::Computed);
+            let params = plan::PoolParams { kind: pool_kind(pool.kind), kernel, strides, dilations, pads };
+            emit(p, Kernel::Pool(params), vec![x], vec![out4]);
+            let v = p.view(out4, out_ty.shape.clone());
+            map.insert(out_ref(0), v);
+        }
+        op => {
+            let (kernel, ins) = simple_kernel(&node.name, op, &inputs, p)?;
+            let outs: Vec<ValId> = (0..node.outputs.len()).map(|s| computed(p, s)).collect();
+            for (s, &v) in outs.iter().enumerate() {
+                map.insert(out_ref(s), v);
+            }
+            emit(p, kernel, ins, outs);
+        }
+    }
+    Ok(())
+}
+
+/// Ops that map one to one onto a kernel over their inputs.
+fn simple_kernel(
+    name: &str,
+    op: &Op,
+    inputs: &[Option<ValId>],
+    p: &mut Program,
+) -> Result<(Kernel, Vec<ValId>), CompileError> {
+    let present: Vec<ValId> = inputs.iter().flatten().copied().collect();
+    let first = || present.first().copied().ok_or_else(|| node_err(name, "missing input 0"));
+    let k = match op {
+        Op::Gemm(g) => {
+            let has_c = inputs.get(2).copied().flatten().is_some();
+            Kernel::Gemm {
+                trans_a: g.trans_a,
+                trans_b: g.trans_b,
+                alpha: g.alpha,
+                beta: g.beta,
+                has_c,
+                activation: Activation::Identity,
+            }
+        }
+        Op::MatMul(_) => Kernel::MatMul,
+        Op::GlobalPool(g) => Kernel::GlobalPool { kind: pool_kind(g.kind) },
+        Op::BatchNorm(bn) => {
+            let consts = [1, 2, 3, 4].map(|i| inputs.get(i).copied().flatten().and_then(|v| p.constant(v)));
+            let (scale, shift) = batch_norm_affine(name, bn.epsilon, consts)?;
+            let s = p.add(format!("{name}/scale"), scale.ty().clone(), ValKind::Constant(scale));
+            let t = p.add(format!("{name}/shift"), shift.ty().clone(), ValKind::Constant(shift));
+            return Ok((Kernel::ChannelAffine { activation: Activation::Identity }, vec![first()?, s, t]));
+        }
+        Op::InstanceNorm(n) => Kernel::InstanceNorm { epsilon: n.epsilon },
+        Op::Unary(u) => match (activation_of(&u.kind), unary_fn(&u.kind)) {
+            (Some(a), _) => Kernel::Activation(a),
+            (None, Some(f)) => Kernel::Unary(f),
+            _ => return Err(node_err(name, format!("{} has no CPU kernel", op.name()))),
+        },
+        Op::Binary(b) => match binary_fn(&b.kind) {
+            Some(f) => Kernel::Binary { op: f, activation: Activation::Identity },
+            None => return Err(node_err(name, format!("{} has no CPU kernel", op.name()))),
+        },
+        Op::Softmax(s) => Kernel::Softmax { axis: s.axis as u32, coerce_2d: s.coerce_2d, log: s.log },
+        Op::Concat(c) => Kernel::Concat { axis: c.axis as u32 },
+        Op::Split(s) => Kernel::Split { axis: s.axis as u32 },
+        Op::Slice(s) => Kernel::Slice {
+            axes: s
+                .axes
+                .iter()
+                .map(|a| plan::SliceAxis { axis: a.axis as u32, start: a.start, step: a.step })
+                .collect(),
+        },
+        Op::Transpose(t) => Kernel::Transpose { perm: t.perm.iter().map(|&x| x as u32).collect() },
+        Op::Pad(pd) => Kernel::Pad { mode: pad_mode(pd.mode), pads: pd.pads.clone(), value: pd.value as f32 },
+        Op::Resize(r) => Kernel::Resize(resize_params(r)),
+        Op::Reduce(r) => Kernel::Reduce {
+            kind: reduce_kind(r.kind),
+            axes: r.axes.iter().map(|&x| x as u32).collect(),
+            keepdims: r.keepdims,
+        },
+        Op::Expand(_) => Kernel::Expand,
+        other => return Err(node_err(name, format!("{} has no CPU kernel", other.name()))),
+    };
+    Ok((k, present))
+}

@@ -1,0 +1,89 @@
+//! What each processor's kernels implement, by op, element type and attribute limits.
+//!
+//! This table is the single source of truth for placement: the CPU runtime computes in `f32`
+//! only, so ops whose values are integers or booleans (comparisons, `Cast`, `Gather` with
+//! run-time indices) are unsupported unless import folded them away.
+
+use crate::CompileError;
+use hetc_ir::ops::{BinaryKind, UnaryKind};
+use hetc_ir::{DType, Graph, Op, TensorType};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processor {
+    Cpu,
+}
+
+impl fmt::Display for Processor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Processor::Cpu => "cpu",
+        })
+    }
+}
+
+fn all_f32(types: &[&TensorType]) -> Result<(), String> {
+    match types.iter().find(|t| t.dtype != DType::F32) {
+        Some(t) => Err(format!("{} values (the CPU computes in f32)", t.dtype)),
+        None => Ok(()),
+    }
+}
+
+/// Whether the CPU runs `op` on these input and output types; the reason if not.
+pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorType]) -> Result<(), String> {
+    let present: Vec<&TensorType> = inputs.iter().flatten().copied().chain(outputs.iter()).collect();
+    let rank = inputs.first().copied().flatten().map_or(0, |t| t.rank());
+    match op {
+        Op::Input | Op::Constant(_) => Ok(()),
+        Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) if !(3..=4).contains(&rank) => {
+            Err(format!("{}-D {} (the CPU kernels are 1-D and 2-D)", rank.saturating_sub(2), op.name()))
+        }
+        Op::Unary(u) if matches!(u.kind, UnaryKind::Not) => Err("boolean Not".into()),
+        Op::Binary(b)
+            if !matches!(
+                b.kind,
+                BinaryKind::Add
+                    | BinaryKind::Sub
+                    | BinaryKind::Mul
+                    | BinaryKind::Div
+                    | BinaryKind::Pow
+                    | BinaryKind::Max
+                    | BinaryKind::Min
+                    | BinaryKind::PRelu
+            ) =>
+        {
+            Err(format!("{} (comparison, logical and integer ops have no CPU kernel)", op.name()))
+        }
+        Op::Where(_) | Op::Gather(_) | Op::Cast(_) => {
+            Err(format!("{} at run time (no CPU kernel; it is folded only when its inputs are constant)", op.name()))
+        }
+        Op::Gemm(_) | Op::MatMul(_) => all_f32(&present),
+        _ => all_f32(&present),
+    }
+}
+
+/// Checks every compute node of `graph`, reporting all unsupported ones in one error.
+pub fn check(graph: &Graph, processor: Processor) -> Result<(), CompileError> {
+    let mut bad = Vec::new();
+    for id in graph.topo_order()? {
+        let node = graph.node(id);
+        let inputs = graph.input_types(id);
+        let verdict = match processor {
+            Processor::Cpu => cpu_supports(&node.op, &inputs, &node.outputs),
+        };
+        if let Err(reason) = verdict {
+            bad.push(format!("{} `{}` ({reason})", node.op.name(), node.name));
+        }
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let count = bad.len();
+    let shown: Vec<String> = bad.iter().take(10).cloned().collect();
+    let more = if count > 10 { format!("; and {} more", count - 10) } else { String::new() };
+    Err(CompileError::Unsupported {
+        processor: processor.to_string(),
+        count,
+        list: format!("{}{more}", shown.join("; ")),
+    })
+}

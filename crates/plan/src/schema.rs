@@ -1,0 +1,397 @@
+//! The plan's metadata: tensors, steps and their kernels.
+//!
+//! This is the compiler/runtime contract. It is deliberately independent of the compiler's IR:
+//! the runtime must not depend on prost, petgraph or egg. Changing a type here changes the
+//! encoding, so [`crate::FORMAT_VERSION`] must be bumped with it.
+
+use serde::{Deserialize, Serialize};
+
+/// Index into [`PlanMeta::tensors`].
+pub type TensorId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DType {
+    F32,
+    F16,
+    F64,
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    Bool,
+    BF16,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Storage {
+    /// In the activation arena, at this byte offset. Tensors whose lifetimes do not overlap
+    /// share bytes; a reshape's output shares its input's bytes.
+    Arena { offset: u64 },
+    /// In the plan's weight section, at this byte offset (64-byte aligned), read in place.
+    Weight { offset: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorDesc {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub storage: Storage,
+}
+
+impl TensorDesc {
+    /// Element count, `None` on overflow (only possible in a corrupt plan).
+    pub fn numel(&self) -> Option<u64> {
+        self.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+    }
+
+    pub fn byte_size(&self) -> Option<u64> {
+        self.numel()?.checked_mul(self.dtype.size() as u64)
+    }
+}
+
+/// A named model input or output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    pub name: String,
+    pub tensor: TensorId,
+}
+
+/// Which processor runs a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Device {
+    Cpu,
+}
+
+/// An activation applied in a kernel's epilogue or on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Activation {
+    Identity,
+    Relu,
+    LeakyRelu { alpha: f32 },
+    Clip { min: f32, max: f32 },
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Tanh,
+    Elu { alpha: f32 },
+    Selu { alpha: f32, gamma: f32 },
+    Celu { alpha: f32 },
+    ThresholdedRelu { alpha: f32 },
+    Softplus,
+    Softsign,
+    Mish,
+}
+
+/// Elementwise functions with one input that are not activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnaryFn {
+    Exp,
+    Log,
+    Sqrt,
+    Reciprocal,
+    Neg,
+    Abs,
+    Floor,
+    Ceil,
+    Round,
+    Sign,
+    Erf,
+    Sin,
+    Cos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryFn {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+    PRelu,
+}
+
+/// How a convolution is computed; chosen at compile time so that the predictor can model it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConvAlgo {
+    /// 1x1, stride 1, no padding: one matrix product per image and group.
+    Pointwise,
+    /// One channel per group: a direct sliding-window kernel.
+    Depthwise,
+    /// Unfold patches (im2col) and multiply.
+    Im2colGemm,
+}
+
+/// 2-D convolution. Inputs: X, W `[M, C/group, kh, kw]`, then bias `[M]` if `has_bias`, then
+/// the residual `[N, M, oh, ow]` added before the activation if `has_residual`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvParams {
+    pub algo: ConvAlgo,
+    pub kernel: [u32; 2],
+    pub strides: [u32; 2],
+    pub dilations: [u32; 2],
+    /// top, left, bottom, right
+    pub pads: [u32; 4],
+    pub group: u32,
+    pub has_bias: bool,
+    pub has_residual: bool,
+    pub activation: Activation,
+}
+
+/// 2-D transposed convolution. Inputs: X, W `[C, M/group, kh, kw]`, optional bias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvTransposeParams {
+    pub kernel: [u32; 2],
+    pub strides: [u32; 2],
+    pub dilations: [u32; 2],
+    /// top, left, bottom, right
+    pub pads: [u32; 4],
+    pub group: u32,
+    pub has_bias: bool,
+    pub activation: Activation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolKind {
+    Max,
+    Average { count_include_pad: bool },
+}
+
+/// 2-D pooling; the output size comes from the output tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolParams {
+    pub kind: PoolKind,
+    pub kernel: [u32; 2],
+    pub strides: [u32; 2],
+    pub dilations: [u32; 2],
+    /// top, left, bottom, right
+    pub pads: [u32; 4],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+    Wrap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+    Cubic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordTransform {
+    HalfPixel,
+    HalfPixelSymmetric,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfCropAndResize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResizeParams {
+    pub mode: ResizeMode,
+    pub coord: CoordTransform,
+    pub nearest: NearestMode,
+    pub cubic_coeff_a: f32,
+    pub exclude_outside: bool,
+    pub extrapolation_value: f32,
+    pub scales: Vec<f32>,
+    pub roi: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceKind {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+    L1,
+    L2,
+    SumSquare,
+    LogSumExp,
+}
+
+/// One sliced axis: `start, start+step, ...`; the count comes from the output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceAxis {
+    pub axis: u32,
+    pub start: i64,
+    pub step: i64,
+}
+
+/// What a step computes. Shapes come from the step's tensors; the runtime checks that they
+/// agree with these parameters before running anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Kernel {
+    Conv(ConvParams),
+    ConvTranspose(ConvTransposeParams),
+    /// `Y = alpha * op(A) op(B) + beta * C`, then the activation. Inputs: A, B, optional C.
+    Gemm {
+        trans_a: bool,
+        trans_b: bool,
+        alpha: f32,
+        beta: f32,
+        has_c: bool,
+        activation: Activation,
+    },
+    /// Numpy matmul with batch broadcasting.
+    MatMul,
+    Pool(PoolParams),
+    GlobalPool {
+        kind: PoolKind,
+    },
+    /// `y = x * scale[c] + shift[c]` per channel (inference BatchNormalization, folded at
+    /// compile time), then the activation. Inputs: X, scale, shift.
+    ChannelAffine {
+        activation: Activation,
+    },
+    /// Inputs: X, scale, B.
+    InstanceNorm {
+        epsilon: f32,
+    },
+    Activation(Activation),
+    Unary(UnaryFn),
+    /// Broadcasting binary op, then the activation.
+    Binary {
+        op: BinaryFn,
+        activation: Activation,
+    },
+    Softmax {
+        axis: u32,
+        coerce_2d: bool,
+        log: bool,
+    },
+    Concat {
+        axis: u32,
+    },
+    Split {
+        axis: u32,
+    },
+    Slice {
+        axes: Vec<SliceAxis>,
+    },
+    Transpose {
+        perm: Vec<u32>,
+    },
+    Pad {
+        mode: PadMode,
+        pads: Vec<i64>,
+        value: f32,
+    },
+    Resize(ResizeParams),
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<u32>,
+        keepdims: bool,
+    },
+    /// Broadcast the input to the output's shape.
+    Expand,
+    /// Copy bytes unchanged (a reshape whose output cannot share its input's memory).
+    Copy,
+}
+
+impl Kernel {
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kernel::Conv(c) => match c.algo {
+                ConvAlgo::Pointwise => "Conv1x1",
+                ConvAlgo::Depthwise => "ConvDepthwise",
+                ConvAlgo::Im2colGemm => "ConvIm2col",
+            },
+            Kernel::ConvTranspose(_) => "ConvTranspose",
+            Kernel::Gemm { .. } => "Gemm",
+            Kernel::MatMul => "MatMul",
+            Kernel::Pool(p) => match p.kind {
+                PoolKind::Max => "MaxPool",
+                PoolKind::Average { .. } => "AveragePool",
+            },
+            Kernel::GlobalPool { kind: PoolKind::Max } => "GlobalMaxPool",
+            Kernel::GlobalPool { .. } => "GlobalAveragePool",
+            Kernel::ChannelAffine { .. } => "ChannelAffine",
+            Kernel::InstanceNorm { .. } => "InstanceNorm",
+            Kernel::Activation(_) => "Activation",
+            Kernel::Unary(_) => "Unary",
+            Kernel::Binary { .. } => "Binary",
+            Kernel::Softmax { .. } => "Softmax",
+            Kernel::Concat { .. } => "Concat",
+            Kernel::Split { .. } => "Split",
+            Kernel::Slice { .. } => "Slice",
+            Kernel::Transpose { .. } => "Transpose",
+            Kernel::Pad { .. } => "Pad",
+            Kernel::Resize(_) => "Resize",
+            Kernel::Reduce { .. } => "Reduce",
+            Kernel::Expand => "Expand",
+            Kernel::Copy => "Copy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The source node(s), for messages and profiles.
+    pub name: String,
+    pub device: Device,
+    pub kernel: Kernel,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+}
+
+/// The memory plan's figures, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Every intermediate tensor in its own buffer.
+    pub naive_bytes: u64,
+    /// The most bytes live at once: no allocation of this order can use less.
+    pub lower_bound_bytes: u64,
+    /// The arena actually allocated.
+    pub arena_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMeta {
+    pub name: String,
+    /// Target the plan was compiled for (`host-cpu`, `sd855`, ...).
+    pub target: String,
+    /// The compiler that wrote it, e.g. `hetc 0.1.0`.
+    pub producer: String,
+    pub tensors: Vec<TensorDesc>,
+    pub inputs: Vec<Binding>,
+    pub outputs: Vec<Binding>,
+    pub steps: Vec<Step>,
+    pub arena_bytes: u64,
+    pub memory: MemoryReport,
+}

@@ -1,0 +1,19 @@
+//! CPU kernels: plain functions over `f32` slices in NCHW (row-major) layout.
+//!
+//! Each kernel takes its shapes in a small parameter struct, reads inputs from shared slices
+//! and writes its whole output slice. Shapes were validated when the session was prepared, so
+//! kernels may index freely within the sizes those parameters imply. `threads` is the number
+//! of worker threads the session allows; kernels parallelise through rayon inside the
+//! session's pool.
+
+pub mod activation;
+pub mod conv;
+pub mod elementwise;
+pub mod gemm;
+pub mod matmul;
+pub mod movement;
+pub mod norm;
+pub mod pool;
+pub mod reduce;
+pub mod resize;
+pub mod softmax;

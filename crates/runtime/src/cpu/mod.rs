@@ -1,0 +1,5 @@
+//! CPU execution: step preparation (validation), dispatch and kernels.
+
+pub(crate) mod exec;
+pub mod kernels;
+pub(crate) mod prepare;
