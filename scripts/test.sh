@@ -17,3 +17,7 @@ fi
 python3 "$SHARED/models/materialize.py"
 
 cargo test --workspace --locked
+
+# The runtime must build for 64-bit Arm (phones): its portable kernels vectorise to NEON there.
+rustup target add aarch64-unknown-linux-gnu
+cargo check --locked --target aarch64-unknown-linux-gnu -p hetc-runtime -p hetc

@@ -91,11 +91,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         times_ms: raw,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        crate::outln!(
             "{}: median {:.3} ms (p10 {:.3}, p90 {:.3}, min {:.3}) over {} runs, {} threads",
-            report.plan, report.median_ms, report.p10_ms, report.p90_ms, report.min_ms, report.runs, report.threads
+            report.plan,
+            report.median_ms,
+            report.p10_ms,
+            report.p90_ms,
+            report.min_ms,
+            report.runs,
+            report.threads
         );
     }
     if args.profile {

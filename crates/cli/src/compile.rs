@@ -48,7 +48,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     });
     std::fs::write(&output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
     let m = &plan.meta.memory;
-    println!(
+    crate::outln!(
         "wrote {} ({:.2} MiB): {} steps, arena {:.2} MiB (lower bound {:.2} MiB, naive {:.2} MiB), weights {:.2} MiB, {:.2} s",
         output.display(),
         bytes.len() as f64 / 1048576.0,

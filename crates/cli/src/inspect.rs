@@ -62,12 +62,12 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         stats,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
     }
     if args.ir {
-        print!("{}", hetc_ir::text::dump(&model.graph)?);
+        crate::outln!("{}", hetc_ir::text::dump(&model.graph)?.trim_end());
     }
     Ok(())
 }
@@ -94,7 +94,7 @@ fn mib(b: u64) -> String {
 
 fn print_table(r: &Report) {
     let s = &r.stats;
-    println!(
+    crate::outln!(
         "model      {}  (opset {}, IR v{}, {})",
         r.model,
         r.opset,
@@ -102,25 +102,25 @@ fn print_table(r: &Report) {
         if r.producer.is_empty() { "unknown producer" } else { &r.producer }
     );
     for i in &s.inputs {
-        println!("input      {}: {}{:?}", i.name, i.dtype, i.shape);
+        crate::outln!("input      {}: {}{:?}", i.name, i.dtype, i.shape);
     }
     for o in &s.outputs {
-        println!("output     {}: {}{:?}", o.name, o.dtype, o.shape);
+        crate::outln!("output     {}: {}{:?}", o.name, o.dtype, o.shape);
     }
-    println!("nodes      {}", s.nodes);
-    println!("parameters {} ({})", human(s.parameters), mib(s.parameter_bytes));
-    println!("MACs       {}", human(s.macs));
-    println!("FLOPs      {} (2 x MACs of Conv, ConvTranspose, Gemm, MatMul)", human(s.flops));
-    println!(
+    crate::outln!("nodes      {}", s.nodes);
+    crate::outln!("parameters {} ({})", human(s.parameters), mib(s.parameter_bytes));
+    crate::outln!("MACs       {}", human(s.macs));
+    crate::outln!("FLOPs      {} (2 x MACs of Conv, ConvTranspose, Gemm, MatMul)", human(s.flops));
+    crate::outln!(
         "activation {} peak live, {} summed over all values",
         mib(s.activation_bytes_peak),
         mib(s.activation_bytes_total)
     );
-    println!("import     {:.3} s", r.import_seconds);
-    println!();
-    println!("{:<24} {:>6} {:>14} {:>14} {:>12}", "op", "count", "MACs", "FLOPs", "output");
+    crate::outln!("import     {:.3} s", r.import_seconds);
+    crate::outln!();
+    crate::outln!("{:<24} {:>6} {:>14} {:>14} {:>12}", "op", "count", "MACs", "FLOPs", "output");
     for (name, o) in &s.ops {
-        println!(
+        crate::outln!(
             "{:<24} {:>6} {:>14} {:>14} {:>12}",
             name,
             o.count,

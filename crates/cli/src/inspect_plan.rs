@@ -15,36 +15,36 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             *kernels.entry(s.kernel.name()).or_default() += 1;
         }
         let v = serde_json_value(meta, &kernels, plan.weights.len());
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let mib = |b: u64| b as f64 / 1048576.0;
-    println!(
+    crate::outln!(
         "plan       {} (format v{}, {} for {})",
         path.display(),
         hetc_plan::FORMAT_VERSION,
         meta.producer,
         meta.target
     );
-    println!("model      {}", meta.name);
+    crate::outln!("model      {}", meta.name);
     let m = &meta.memory;
-    println!(
+    crate::outln!(
         "arena      {:.2} MiB (lower bound {:.2} MiB, {:.3}x; naive {:.2} MiB)",
         mib(m.arena_bytes),
         mib(m.lower_bound_bytes),
         m.arena_bytes as f64 / m.lower_bound_bytes.max(1) as f64,
         mib(m.naive_bytes)
     );
-    println!("weights    {:.2} MiB", mib(plan.weights.len() as u64));
+    crate::outln!("weights    {:.2} MiB", mib(plan.weights.len() as u64));
     let shape = |id: u32| format!("{:?}", meta.tensors[id as usize].shape);
     for b in &meta.inputs {
-        println!("input      {}: f32{}", b.name, shape(b.tensor));
+        crate::outln!("input      {}: f32{}", b.name, shape(b.tensor));
     }
     for b in &meta.outputs {
-        println!("output     {}: f32{}", b.name, shape(b.tensor));
+        crate::outln!("output     {}: f32{}", b.name, shape(b.tensor));
     }
-    println!();
-    println!("{:>4}  {:<6} {:<18} {:<22} {:<28} name", "step", "device", "kernel", "epilogue", "output");
+    crate::outln!();
+    crate::outln!("{:>4}  {:<6} {:<18} {:<22} {:<28} name", "step", "device", "kernel", "epilogue", "output");
     for (i, s) in meta.steps.iter().enumerate() {
         let epilogue = match &s.kernel {
             Kernel::Conv(c) => format!("{:?}{}", c.activation, if c.has_residual { "+residual" } else { "" }),
@@ -63,7 +63,7 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
                     && meta.tensors[i as usize].storage == out
             })
         });
-        println!(
+        crate::outln!(
             "{:>4}  {:<6} {:<18} {:<22} {:<28} {}{}",
             i,
             format!("{:?}", s.device).to_lowercase(),

@@ -10,6 +10,22 @@ mod npy;
 mod run;
 mod tensor_io;
 
+/// `println!` that ends the program quietly when stdout is closed (`hetc inspect | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+pub(crate) use outln;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Also print the indices and values of the N largest elements of each output
+    /// (classification scores).
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
 }
 
 /// Sanitises an output name into a file name.
@@ -52,7 +56,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     for (name, t) in &outputs {
         let path = args.output_dir.join(format!("{}.npy", file_name(name)));
         crate::npy::write(&path, &t.shape, &t.data)?;
-        println!("{name}: {:?} -> {}", t.shape, path.display());
+        crate::outln!("{name}: {:?} -> {}", t.shape, path.display());
+        if let Some(n) = args.top {
+            let mut order: Vec<usize> = (0..t.data.len()).collect();
+            order.sort_by(|&a, &b| t.data[b].total_cmp(&t.data[a]));
+            let best: Vec<String> = order.iter().take(n).map(|&i| format!("{i} ({:.3})", t.data[i])).collect();
+            crate::outln!("  top {n}: {}", best.join(", "));
+        }
     }
     Ok(())
 }

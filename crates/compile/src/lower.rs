@@ -235,16 +235,36 @@ fn pad_mode(m: ir::PadMode) -> plan::PadMode {
     }
 }
 
-/// Inference BatchNormalization as `x * scale + shift` per channel.
-fn batch_norm_affine(name: &str, eps: f32, params: [Option<&Tensor>; 4]) -> Result<(Tensor, Tensor), CompileError> {
-    let [Some(gamma), Some(beta), Some(mean), Some(var)] = params else {
-        return Err(node_err(name, "BatchNormalization with run-time statistics is not supported"));
-    };
+/// Inference BatchNormalization as `x * scale + shift` per channel, from constant statistics.
+fn batch_norm_affine(eps: f32, params: [&Tensor; 4]) -> (Tensor, Tensor) {
+    let [gamma, beta, mean, var] = params;
     let (g, b, m, v) = (gamma.to_f64_vec(), beta.to_f64_vec(), mean.to_f64_vec(), var.to_f64_vec());
     let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| (g / (v + eps as f64).sqrt()) as f32).collect();
     let shift: Vec<f32> = b.iter().zip(&m).zip(&scale).map(|((b, m), s)| (b - m * *s as f64) as f32).collect();
     let c = scale.len();
-    Ok((Tensor::from_f32(vec![c], &scale), Tensor::from_f32(vec![c], &shift)))
+    (Tensor::from_f32(vec![c], &scale), Tensor::from_f32(vec![c], &shift))
+}
+
+/// Steps computing BatchNormalization's per-channel `scale = gamma / sqrt(var + eps)` and
+/// `shift = beta - mean * scale` at run time, for statistics that are not all constant.
+fn batch_norm_affine_steps(name: &str, eps: f32, params: [ValId; 4], p: &mut Program) -> (ValId, ValId) {
+    let [gamma, beta, mean, var] = params;
+    let ty = p.values[gamma].ty.clone();
+    let eps_t = Tensor::from_f32(vec![1], &[eps]);
+    let eps = p.add(format!("{name}/epsilon"), eps_t.ty().clone(), ValKind::Constant(eps_t));
+    let mut step = |p: &mut Program, what: &str, kernel: Kernel, inputs: Vec<ValId>| {
+        let out = p.add(format!("{name}/{what}"), ty.clone(), ValKind::Computed);
+        p.steps.push(Step { name: format!("{name}/{what}"), kernel, inputs, outputs: vec![out] });
+        out
+    };
+    let binary = |op| Kernel::Binary { op, activation: Activation::Identity };
+    use plan::BinaryFn as B;
+    let var_eps = step(p, "var_eps", binary(B::Add), vec![var, eps]);
+    let std = step(p, "std", Kernel::Unary(plan::UnaryFn::Sqrt), vec![var_eps]);
+    let scale = step(p, "scale", binary(B::Div), vec![gamma, std]);
+    let mean_scaled = step(p, "mean_scaled", binary(B::Mul), vec![mean, scale]);
+    let shift = step(p, "shift", binary(B::Sub), vec![beta, mean_scaled]);
+    (scale, shift)
 }
 
 pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
@@ -255,6 +275,23 @@ pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
     }
     for o in &graph.outputs {
         p.outputs.push((o.name.clone(), map[&o.value]));
+    }
+    // Outputs that import folded to constants are copied into the arena, unless every output
+    // is constant: then there is nothing to compute and layout refuses the graph.
+    if p.outputs.iter().any(|&(_, v)| p.constant(v).is_none()) {
+        for k in 0..p.outputs.len() {
+            let (name, v) = p.outputs[k].clone();
+            if p.constant(v).is_some() {
+                let copy = p.add(name.clone(), p.values[v].ty.clone(), ValKind::Computed);
+                p.steps.push(Step {
+                    name: format!("{name}/copy"),
+                    kernel: Kernel::Copy,
+                    inputs: vec![v],
+                    outputs: vec![copy],
+                });
+                p.outputs[k].1 = copy;
+            }
+        }
     }
     Ok(p)
 }
@@ -399,10 +436,23 @@ fn simple_kernel(
         Op::MatMul(_) => Kernel::MatMul,
         Op::GlobalPool(g) => Kernel::GlobalPool { kind: pool_kind(g.kind) },
         Op::BatchNorm(bn) => {
-            let consts = [1, 2, 3, 4].map(|i| inputs.get(i).copied().flatten().and_then(|v| p.constant(v)));
-            let (scale, shift) = batch_norm_affine(name, bn.epsilon, consts)?;
-            let s = p.add(format!("{name}/scale"), scale.ty().clone(), ValKind::Constant(scale));
-            let t = p.add(format!("{name}/shift"), shift.ty().clone(), ValKind::Constant(shift));
+            let mut params = [0; 4];
+            for (k, v) in params.iter_mut().enumerate() {
+                *v = inputs
+                    .get(k + 1)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| node_err(name, format!("missing input {}", k + 1)))?;
+            }
+            let (s, t) = match params.map(|v| p.constant(v)) {
+                [Some(g), Some(b), Some(m), Some(v)] => {
+                    let (scale, shift) = batch_norm_affine(bn.epsilon, [g, b, m, v]);
+                    let s = p.add(format!("{name}/scale"), scale.ty().clone(), ValKind::Constant(scale));
+                    let t = p.add(format!("{name}/shift"), shift.ty().clone(), ValKind::Constant(shift));
+                    (s, t)
+                }
+                _ => batch_norm_affine_steps(name, bn.epsilon, params, p),
+            };
             return Ok((Kernel::ChannelAffine { activation: Activation::Identity }, vec![first()?, s, t]));
         }
         Op::InstanceNorm(n) => Kernel::InstanceNorm { epsilon: n.epsilon },

@@ -6,7 +6,7 @@
 
 use crate::CompileError;
 use hetc_ir::ops::{BinaryKind, UnaryKind};
-use hetc_ir::{DType, Graph, Op, TensorType};
+use hetc_ir::{DType, Graph, GraphOutput, Op, TensorType};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,9 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
     let present: Vec<&TensorType> = inputs.iter().flatten().copied().chain(outputs.iter()).collect();
     let rank = inputs.first().copied().flatten().map_or(0, |t| t.rank());
     match op {
-        Op::Input | Op::Constant(_) => Ok(()),
+        Op::Constant(_) => Ok(()),
+        // Inputs are bound to the arena as f32 (even one that only passes through to an output).
+        Op::Input => all_f32(&present).map_err(|e| format!("an input of {e}")),
         Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) if !(3..=4).contains(&rank) => {
             Err(format!("{}-D {} (the CPU kernels are 1-D and 2-D)", rank.saturating_sub(2), op.name()))
         }
@@ -52,7 +54,10 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
                     | BinaryKind::PRelu
             ) =>
         {
-            Err(format!("{} (comparison, logical and integer ops have no CPU kernel)", op.name()))
+            Err(match b.kind {
+                BinaryKind::Mod { .. } => "Mod has no CPU kernel".to_string(),
+                _ => format!("{} has no CPU kernel (comparisons and logical ops yield booleans)", op.name()),
+            })
         }
         Op::Where(_) | Op::Gather(_) | Op::Cast(_) => {
             Err(format!("{} at run time (no CPU kernel; it is folded only when its inputs are constant)", op.name()))
@@ -60,6 +65,34 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
         Op::Gemm(_) | Op::MatMul(_) => all_f32(&present),
         _ => all_f32(&present),
     }
+}
+
+/// Graph outputs that import folded to constants are copied into the arena when other outputs
+/// are computed (lowering adds the copies; a graph with only constant outputs is refused as
+/// having nothing to compute), so like every tensor the CPU holds they must be `f32`.
+fn cpu_constant_outputs(graph: &Graph) -> Vec<String> {
+    let constant = |o: &GraphOutput| match &graph.node(o.value.node).op {
+        Op::Constant(t) => Some((graph.node(o.value.node), t)),
+        _ => None,
+    };
+    if graph.outputs.iter().all(|o| constant(o).is_some()) {
+        return Vec::new();
+    }
+    graph
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            let (node, t) = constant(o)?;
+            (t.dtype() != DType::F32).then(|| {
+                format!(
+                    "Constant `{}` (output `{}` is a constant of {} values; the CPU computes in f32)",
+                    node.name,
+                    o.name,
+                    t.dtype()
+                )
+            })
+        })
+        .collect()
 }
 
 /// Checks every compute node of `graph`, reporting all unsupported ones in one error.
@@ -74,6 +107,9 @@ pub fn check(graph: &Graph, processor: Processor) -> Result<(), CompileError> {
         if let Err(reason) = verdict {
             bad.push(format!("{} `{}` ({reason})", node.op.name(), node.name));
         }
+    }
+    match processor {
+        Processor::Cpu => bad.extend(cpu_constant_outputs(graph)),
     }
     if bad.is_empty() {
         return Ok(());

@@ -149,7 +149,16 @@ fn encode_f64(dtype: DType, v: f64) -> Vec<u8> {
         DType::F64 => v.to_le_bytes().to_vec(),
         DType::F16 => f32_to_f16(v as f32).to_le_bytes().to_vec(),
         DType::BF16 => {
-            (((v as f32).to_bits() + 0x7fff + (((v as f32).to_bits() >> 16) & 1)) >> 16).to_le_bytes()[..2].to_vec()
+            let bits = (v as f32).to_bits();
+            // NaN stays a (quiet) NaN; rounding its payload could carry into the sign, or
+            // overflow for negative NaNs.
+            let half = if v.is_nan() {
+                (bits >> 16) as u16 | 0x40
+            } else {
+                // Round to nearest even; finite values cannot overflow here.
+                ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+            };
+            half.to_le_bytes().to_vec()
         }
         DType::Bool => vec![(v != 0.0) as u8],
         // `as` saturates float-to-int casts; ONNX leaves out-of-range casts undefined.

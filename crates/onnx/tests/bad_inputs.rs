@@ -20,6 +20,7 @@ const STILL_VALID: &[&str] = &[
     "bitflip_4.onnx",
     "bitflip_5.onnx",
     "bitflip_6.onnx",
+    "fuzz-bf16-negative-nan.onnx",
     "fuzz-constant-of-shape-16m.onnx",
     "fuzz-slice-step-extremes.onnx",
     "overflow_conv_macs.onnx",
@@ -192,6 +193,17 @@ fn resource_limits_are_errors() {
     assert!(msg.contains("input `x`") && msg.contains("1 TiB limit"), "{msg}");
     let msg = bad_err("fuzz-split-num-outputs-huge.onnx");
     assert!(msg.contains("num_outputs is 67108863 but the node has 4 outputs"), "{msg}");
+}
+
+/// Folding a Cast of a negative NaN to bfloat16 gives a NaN (its rounding overflowed).
+#[test]
+fn bf16_nan_folds_to_nan() {
+    let path = common::workspace().join("testdata/bad/fuzz-bf16-negative-nan.onnx");
+    let model = import_file(&path, &ImportOptions::default()).unwrap();
+    let hetc_ir::Op::Constant(t) = &model.graph.node(model.graph.outputs[0].value.node).op else {
+        panic!("the Cast was not folded")
+    };
+    assert!(t.dtype() == hetc_ir::DType::BF16 && t.get_f64(0).is_nan(), "{t:?}");
 }
 
 /// Statistics saturate rather than overflow on absurd (but importable) shapes.

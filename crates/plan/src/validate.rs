@@ -10,7 +10,28 @@ use crate::{PlanError, PlanMeta, Storage, WEIGHT_ALIGN};
 pub const MAX_RANK: usize = 8;
 pub const MAX_TENSOR_BYTES: u64 = 1 << 40;
 
+/// Error messages quote names; a control character in one (a line break, a terminal escape)
+/// would break the promise that every message is one line. The compiler never writes one.
+fn check_name(what: &str, s: &str) -> Result<(), PlanError> {
+    if s.contains(char::is_control) {
+        return Err(invalid(format!("{what} {s:?} contains a control character")));
+    }
+    Ok(())
+}
+
 pub fn validate(meta: &PlanMeta, weights_len: u64) -> Result<(), PlanError> {
+    check_name("plan name", &meta.name)?;
+    check_name("target", &meta.target)?;
+    check_name("producer", &meta.producer)?;
+    for t in &meta.tensors {
+        check_name("tensor name", &t.name)?;
+    }
+    for b in meta.inputs.iter().chain(&meta.outputs) {
+        check_name("binding name", &b.name)?;
+    }
+    for s in &meta.steps {
+        check_name("step name", &s.name)?;
+    }
     if meta.arena_bytes > MAX_TENSOR_BYTES {
         return Err(invalid(format!("arena of {} bytes is too large", meta.arena_bytes)));
     }
@@ -23,6 +44,13 @@ pub fn validate(meta: &PlanMeta, weights_len: u64) -> Result<(), PlanError> {
             .byte_size()
             .filter(|&s| s <= MAX_TENSOR_BYTES)
             .ok_or_else(|| invalid(format!("tensor {i} is too large")))?;
+        // Empty axes count as 1 here, so that every product of some of a tensor's dimensions
+        // (kernels compute them) is bounded too: `[0, 2^62, 2^62]` holds nothing, but the
+        // product of its last two axes overflows.
+        let extent = t.shape.iter().try_fold(t.dtype.size() as u64, |a, &d| a.checked_mul(d.max(1)));
+        if extent.is_none_or(|e| e > MAX_TENSOR_BYTES) {
+            return Err(invalid(format!("tensor {i} has an empty axis beside huge ones")));
+        }
         let (offset, limit, what) = match t.storage {
             Storage::Arena { offset } => (offset, meta.arena_bytes, "arena"),
             Storage::Weight { offset } => {

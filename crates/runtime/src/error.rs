@@ -8,6 +8,8 @@ pub enum RuntimeError {
     Plan(#[from] hetc_plan::PlanError),
     #[error("invalid plan: step {step} (`{name}`, {kernel}): {reason}")]
     Step { step: usize, name: String, kernel: &'static str, reason: String },
+    #[error("out of memory: {0}")]
+    Memory(String),
     #[error("input error: {0}")]
     Input(String),
     #[error("cannot start {threads} worker threads: {reason}")]

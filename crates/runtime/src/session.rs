@@ -48,7 +48,7 @@ impl<'p> Session<'p> {
         let w = plan.weights();
         // Weight offsets are multiples of 4 (validated), so whole f32s cover every tensor.
         let weights: &[f32] = bytemuck::try_cast_slice(&w[..w.len() / 4 * 4])
-            .map_err(|e| RuntimeError::Input(format!("weight section is not aligned for f32: {e}")))?;
+            .map_err(|e| hetc_plan::PlanError::Invalid(format!("weight section is not aligned for f32: {e}")))?;
         let mut steps = Vec::with_capacity(meta.steps.len());
         let mut names = Vec::with_capacity(meta.steps.len());
         for (i, step) in meta.steps.iter().enumerate() {
@@ -65,7 +65,8 @@ impl<'p> Session<'p> {
             list.iter()
                 .map(|b| {
                     let t = &meta.tensors[b.tensor as usize];
-                    let region = region(t).map_err(|e| RuntimeError::Input(format!("`{}`: {e}", b.name)))?;
+                    let region =
+                        region(t).map_err(|e| hetc_plan::PlanError::Invalid(format!("binding `{}`: {e}", b.name)))?;
                     Ok(Binding { name: b.name.clone(), region, shape: t.shape.iter().map(|&d| d as usize).collect() })
                 })
                 .collect()
@@ -81,17 +82,14 @@ impl<'p> Session<'p> {
             .num_threads(threads)
             .build()
             .map_err(|e| RuntimeError::Threads { threads, reason: e.to_string() })?;
-        Ok(Session {
-            weights,
-            steps,
-            names,
-            inputs,
-            outputs,
-            arena: vec![0.0; (meta.arena_bytes as usize).div_ceil(4)],
-            scratch: Vec::new(),
-            pool,
-            threads,
-        })
+        // A plan is untrusted: fail cleanly, rather than abort, if its arena cannot be had.
+        let arena_len = (meta.arena_bytes as usize).div_ceil(4);
+        let mut arena = Vec::new();
+        arena
+            .try_reserve_exact(arena_len)
+            .map_err(|_| RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", meta.arena_bytes)))?;
+        arena.resize(arena_len, 0.0);
+        Ok(Session { weights, steps, names, inputs, outputs, arena, scratch: Vec::new(), pool, threads })
     }
 
     /// Names and shapes of the inputs, in plan order.

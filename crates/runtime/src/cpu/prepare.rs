@@ -67,8 +67,8 @@ fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 fn window_out(len: usize, pad: usize, k: usize, s: usize, d: usize) -> Option<usize> {
-    let span = d.checked_mul(k.checked_sub(1)?)? + 1;
-    let padded = len + pad;
+    let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = len.checked_add(pad)?;
     (s > 0 && padded >= span).then(|| (padded - span) / s + 1)
 }
 
@@ -138,22 +138,23 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             ensure!(x.len() == 4 && w.len() == 4 && y.len() == 4, "convolution tensors must be 4-D");
             let g = c.group as usize;
             ensure!(
-                g > 0 && x[1] % g == 0 && w[0] % g == 0 && w[1] * g == x[1],
+                g > 0 && x[1] % g == 0 && w[0] % g == 0 && w[1].checked_mul(g) == Some(x[1]),
                 "channels {} / weights {:?} / group {g}",
                 x[1],
                 w
             );
             ensure!(w[2] == c.kernel[0] as usize && w[3] == c.kernel[1] as usize, "kernel size does not match weights");
+            ensure!(c.strides.iter().chain(&c.dilations).all(|&v| v > 0), "zero stride or dilation");
             let oh = window_out(
                 x[2],
-                (c.pads[0] + c.pads[2]) as usize,
+                c.pads[0] as usize + c.pads[2] as usize,
                 w[2],
                 c.strides[0] as usize,
                 c.dilations[0] as usize,
             );
             let ow = window_out(
                 x[3],
-                (c.pads[1] + c.pads[3]) as usize,
+                c.pads[1] as usize + c.pads[3] as usize,
                 w[3],
                 c.strides[1] as usize,
                 c.dilations[1] as usize,
@@ -186,16 +187,16 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             let g = c.group as usize;
             ensure!(g > 0 && w[0] == x[1] && x[1] % g == 0, "channels {} / weights {:?} / group {g}", x[1], w);
             ensure!(w[2] == c.kernel[0] as usize && w[3] == c.kernel[1] as usize, "kernel size does not match weights");
-            ensure!(y[0] == x[0] && y[1] == w[1] * g, "output channels");
+            ensure!(y[0] == x[0] && w[1].checked_mul(g) == Some(y[1]), "output channels");
+            ensure!(c.strides.iter().chain(&c.dilations).all(|&v| v > 0), "zero stride or dilation");
             for a in 0..2 {
-                let (s, d, k) = (c.strides[a] as usize, c.dilations[a] as usize, w[2 + a]);
-                let full = (x[2 + a].max(1) - 1) * s + d * (k - 1) + 1;
-                let cropped = full as i64 - (c.pads[a] + c.pads[a + 2]) as i64;
-                let extra = y[2 + a] as i64 - cropped;
-                ensure!(
-                    cropped > 0 && (0..s.max(d) as i64).contains(&extra),
-                    "output {y:?} does not match input {x:?}"
-                );
+                // Dimensions are below 2^40 and parameters below 2^32: no overflow in i128.
+                let (s, d, k) = (c.strides[a] as i128, c.dilations[a] as i128, w[2 + a] as i128);
+                ensure!(k > 0, "empty kernel");
+                let full = (x[2 + a].max(1) as i128 - 1) * s + d * (k - 1) + 1;
+                let cropped = full - (c.pads[a] as i128 + c.pads[a + 2] as i128);
+                let extra = y[2 + a] as i128 - cropped;
+                ensure!(cropped > 0 && (0..s.max(d)).contains(&extra), "output {y:?} does not match input {x:?}");
             }
             if c.has_bias {
                 ensure!(ins[2] == [y[1]], "bias must be [{}]", y[1]);
@@ -297,7 +298,7 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                     x.len() == y.len() && (0..y.len()).all(|d| d == a || x[d] == y[d]),
                     "Concat input {x:?} vs output {y:?}"
                 );
-                total += x[a];
+                total = x[a].checked_add(total).ok_or("Concat sizes overflow")?;
             }
             ensure!(total == y[a], "Concat sizes do not add up");
         }
@@ -311,7 +312,7 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                     y.len() == x.len() && (0..x.len()).all(|d| d == a || x[d] == y[d]),
                     "Split output {y:?} vs input {x:?}"
                 );
-                total += y[a];
+                total = y[a].checked_add(total).ok_or("Split sizes overflow")?;
             }
             ensure!(total == x[a], "Split sizes do not add up");
         }
@@ -348,8 +349,13 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             let r = x.len();
             ensure!(pads.len() == 2 * r && y.len() == r, "pads do not match rank");
             for d in 0..r {
-                let len = x[d] as i64 + pads[d] + pads[d + r];
-                ensure!(len >= 0 && len as usize == y[d], "padded size of axis {d}");
+                // A crop cannot remove more than the axis, nor a pad add more than the output:
+                // this keeps the kernel's index arithmetic far from overflow.
+                for p in [pads[d], pads[d + r]] {
+                    ensure!(p >= -(x[d] as i64) && p <= y[d] as i64, "pad {p} on axis {d} of {x:?} -> {y:?}");
+                }
+                let len = x[d] as i128 + pads[d] as i128 + pads[d + r] as i128;
+                ensure!(len == y[d] as i128, "padded size of axis {d}");
                 let grows = pads[d] > 0 || pads[d + r] > 0;
                 if *mode != hetc_plan::PadMode::Constant && grows {
                     ensure!(x[d] > 0, "cannot pad an empty axis by {:?}", mode);

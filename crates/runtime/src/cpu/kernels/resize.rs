@@ -62,6 +62,10 @@ pub fn resize(x: &[f32], in_shape: &[usize], p: &ResizeParams, out: &mut [f32], 
         out.copy_from_slice(x);
         return;
     }
+    // Shrinking axes first, then growing ones, so that no intermediate is larger than the
+    // input or the output (in axis order, [1, n] -> [n, 1] would pass through [n, n]). The sort
+    // is stable: resizes in one direction keep the reference's order.
+    axes.sort_by_key(|&(d, _)| out_shape[d] >= in_shape[d]);
 
     let mut shape = in_shape.to_vec();
     let mut prev: Option<Vec<f32>> = None;
