@@ -120,7 +120,8 @@ fn affordable(meta: &PlanMeta) -> bool {
                 let x = dims(s.inputs[0]);
                 (0..2)
                     .map(|a| {
-                        let span = x.get(2 + a).map_or(1, |&d| d as u128 + (p.pads[a] + p.pads[a + 2]) as u128);
+                        let pads = p.pads[a] as u128 + p.pads[a + 2] as u128;
+                        let span = x.get(2 + a).map_or(1, |&d| d as u128 + pads);
                         (p.kernel[a] as u128).min(span).max(1)
                     })
                     .product()

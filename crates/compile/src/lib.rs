@@ -7,6 +7,7 @@
 //!    1-D convolutions and pools become 2-D views.
 //! 3. [`fuse`]: epilogue fusion: a per-channel affine after a convolution is folded into its
 //!    weights, a residual Add and an activation join the producing kernel.
+//!    Then the weights of Winograd convolutions are replaced by their transform.
 //! 4. [`layout`]: tensors get storage: constants go to the 64-byte-aligned weight section,
 //!    everything else to one arena planned by lifetime (`hetc-pass-memory`), with elementwise
 //!    steps computing in place when their input dies there.
@@ -55,5 +56,6 @@ pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<CompiledPlan, 
     support::check(graph, Processor::Cpu)?;
     let mut program = lower::lower(graph)?;
     fuse::fuse(&mut program);
+    lower::transform_winograd_weights(&mut program);
     layout::layout(graph, program, options)
 }

@@ -252,7 +252,7 @@ fn batch_norm_affine_steps(name: &str, eps: f32, params: [ValId; 4], p: &mut Pro
     let ty = p.values[gamma].ty.clone();
     let eps_t = Tensor::from_f32(vec![1], &[eps]);
     let eps = p.add(format!("{name}/epsilon"), eps_t.ty().clone(), ValKind::Constant(eps_t));
-    let mut step = |p: &mut Program, what: &str, kernel: Kernel, inputs: Vec<ValId>| {
+    let step = |p: &mut Program, what: &str, kernel: Kernel, inputs: Vec<ValId>| {
         let out = p.add(format!("{name}/{what}"), ty.clone(), ValKind::Computed);
         p.steps.push(Step { name: format!("{name}/{what}"), kernel, inputs, outputs: vec![out] });
         out
@@ -265,6 +265,69 @@ fn batch_norm_affine_steps(name: &str, eps: f32, params: [ValId; 4], p: &mut Pro
     let mean_scaled = step(p, "mean_scaled", binary(B::Mul), vec![mean, scale]);
     let shift = step(p, "shift", binary(B::Sub), vec![beta, mean_scaled]);
     (scale, shift)
+}
+
+/// Fewest input channels, output channels and output rows/columns for which Winograd F(4x4,
+/// 3x3) beats im2col + GEMM (measured on ResNet and VGG shapes; the transforms cost about as
+/// much per tile as a few channels' products, and a tile is 4x4).
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+const WINOGRAD_MIN_SIZE: usize = 8;
+
+/// Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1, undilated, ungrouped,
+/// and large enough for the transforms to pay off.
+fn winograd_pays(
+    kernel: [u32; 2],
+    strides: [u32; 2],
+    dilations: [u32; 2],
+    group: usize,
+    x: &[usize],
+    w: &[usize],
+    y: &[usize],
+) -> bool {
+    kernel == [3, 3]
+        && strides == [1, 1]
+        && dilations == [1, 1]
+        && group == 1
+        && x.len() == 4
+        && w.len() == 4
+        && y.len() == 4
+        && x[1] >= WINOGRAD_MIN_CHANNELS
+        && w[0] >= WINOGRAD_MIN_CHANNELS
+        && y[2] >= WINOGRAD_MIN_SIZE
+        && y[3] >= WINOGRAD_MIN_SIZE
+}
+
+/// Replaces the weights of every Winograd convolution by their transform (after fusion has
+/// folded batch normalisations into them); a convolution whose weights are not constant f32
+/// after all falls back to im2col.
+pub(crate) fn transform_winograd_weights(p: &mut Program) {
+    for s in 0..p.steps.len() {
+        let Kernel::Conv(conv) = &p.steps[s].kernel else { continue };
+        if conv.algo != plan::ConvAlgo::Winograd {
+            continue;
+        }
+        let w = p.steps[s].inputs[1];
+        let transformed = match p.constant(w) {
+            Some(t) if t.dtype() == hetc_ir::DType::F32 && t.shape().len() == 4 && t.shape()[2..] == [3, 3] => {
+                let (m, c) = (t.shape()[0], t.shape()[1]);
+                let u = hetc_plan::winograd::transform_weights(&t.to_f32_vec(), m, c);
+                Some(Tensor::from_f32(hetc_plan::winograd::weight_shape(m, c).to_vec(), &u))
+            }
+            _ => None,
+        };
+        match transformed {
+            Some(u) => {
+                let name = format!("{}/winograd", p.values[w].name);
+                let id = p.add(name, u.ty().clone(), ValKind::Constant(u));
+                p.steps[s].inputs[1] = id;
+            }
+            None => {
+                if let Kernel::Conv(conv) = &mut p.steps[s].kernel {
+                    conv.algo = plan::ConvAlgo::Im2colGemm;
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
@@ -339,6 +402,10 @@ fn lower_node(
                 plan::ConvAlgo::Depthwise
             } else if kernel == [1, 1] && strides == [1, 1] && pads == [0; 4] && c.group == 1 {
                 plan::ConvAlgo::Pointwise
+            } else if winograd_pays(kernel, strides, dilations, c.group, xs, ws, &as_2d(&node.outputs[0].shape))
+                && p.constant(w).is_some_and(|t| t.dtype() == hetc_ir::DType::F32)
+            {
+                plan::ConvAlgo::Winograd
             } else {
                 plan::ConvAlgo::Im2colGemm
             };

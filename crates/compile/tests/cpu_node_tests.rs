@@ -5,14 +5,18 @@
 //! infinities).
 //!
 //! Many node tests feed at run time what hetc needs constant (Reshape's shape, Clip's bounds,
-//! Resize's scales, ...), which import rightly rejects. Such a test is imported again with its
-//! integer inputs turned into initializers holding the test's data, then additionally with its
-//! float inputs turned into initializers one at a time from the last, so the leading data
+//! Resize's scales, ...), which import rightly rejects. Such a test is imported again with
+//! graph inputs turned into initializers holding the test's data, one more at a time: first
+//! the non-float ones (from the last), then the float ones (from the last), so the leading data
 //! inputs stay real inputs wherever the op allows.
+//!
+//! Each plan runs three times: on one thread, twice on one session (no kernel may depend on
+//! what its output memory held), and on two threads.
 //!
 //! Every test lands in one category; the CPU must run everything it claims (the support table
 //! in `hetc_compile::support`) and get it right. The tests it does not claim are kept in an
 //! insta snapshot with their reasons, so any change in what the CPU claims shows up in review.
+//! `HETC_NODE_TESTS_LIST=1` prints every test that does not pass, with its category and reason.
 
 use hetc_compile::{CompileError, CompileOptions, compile};
 use hetc_ir::{Graph, Op};
@@ -218,8 +222,8 @@ fn import_reason(e: &ImportError) -> String {
     }
 }
 
-/// Imports as given or, when import needs an input constant, with the fewest inputs made
-/// constant that work. Returns the model and the positions of the inputs made constant.
+/// Imports as given or, while import needs an input constant, with the next rung of
+/// [`constant_input_ladder`]. Returns the model and the positions of the inputs made constant.
 fn import(t: &NodeTest) -> Result<(Model, Vec<usize>), Outcome> {
     let options = ImportOptions::default();
     let mut last = None;

@@ -8,6 +8,7 @@ mod codec;
 mod error;
 mod schema;
 mod validate;
+pub mod winograd;
 
 pub use codec::{DecodedPlan, FORMAT_VERSION, HEADER_LEN, MAGIC, WEIGHT_ALIGN, align_up, decode, encode};
 pub use error::PlanError;

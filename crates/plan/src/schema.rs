@@ -138,9 +138,14 @@ pub enum ConvAlgo {
     Depthwise,
     /// Unfold patches (im2col) and multiply.
     Im2colGemm,
+    /// Winograd F(4x4, 3x3) for 3x3, stride 1, undilated, ungrouped convolutions. The weight
+    /// input holds the transformed weights in the layout of [`crate::winograd`]
+    /// (`[36, ceil(M/32), C, 32]`) instead of `[M, C, 3, 3]`.
+    Winograd,
 }
 
-/// 2-D convolution. Inputs: X, W `[M, C/group, kh, kw]`, then bias `[M]` if `has_bias`, then
+/// 2-D convolution. Inputs: X, W `[M, C/group, kh, kw]` (transformed for
+/// [`ConvAlgo::Winograd`]), then bias `[M]` if `has_bias`, then
 /// the residual `[N, M, oh, ow]` added before the activation if `has_residual`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConvParams {
@@ -331,6 +336,7 @@ impl Kernel {
                 ConvAlgo::Pointwise => "Conv1x1",
                 ConvAlgo::Depthwise => "ConvDepthwise",
                 ConvAlgo::Im2colGemm => "ConvIm2col",
+                ConvAlgo::Winograd => "ConvWinograd",
             },
             Kernel::ConvTranspose(_) => "ConvTranspose",
             Kernel::Gemm { .. } => "Gemm",

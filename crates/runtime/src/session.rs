@@ -89,7 +89,14 @@ impl<'p> Session<'p> {
             .try_reserve_exact(arena_len)
             .map_err(|_| RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", meta.arena_bytes)))?;
         arena.resize(arena_len, 0.0);
-        Ok(Session { weights, steps, names, inputs, outputs, arena, scratch: Vec::new(), pool, threads })
+        // Likewise the kernels' scratch (im2col tiles), which they would otherwise grow with
+        // an aborting allocation.
+        let scratch_len = steps.iter().map(|s| exec::scratch_len(s, threads)).max().unwrap_or(0);
+        let mut scratch = Vec::new();
+        scratch.try_reserve_exact(scratch_len).map_err(|_| {
+            RuntimeError::Memory(format!("cannot allocate {} bytes of kernel scratch", scratch_len as u128 * 4))
+        })?;
+        Ok(Session { weights, steps, names, inputs, outputs, arena, scratch, pool, threads })
     }
 
     /// Names and shapes of the inputs, in plan order.

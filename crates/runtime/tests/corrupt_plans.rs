@@ -116,13 +116,22 @@ enum Outcome {
     RunFailed(RuntimeError),
     /// It ran; the outputs.
     Ran(Vec<(String, Tensor)>),
-    /// It loaded, but its arena is above [`ARENA_CAP`], so no session was made.
+    /// It loaded, but its arena is above [`ARENA_CAP`] and could really be allocated, so no
+    /// session was made.
     TooBig,
 }
 
 impl Outcome {
+    /// The error, if the plan was refused.
+    fn error(&self) -> Option<&RuntimeError> {
+        match self {
+            Outcome::Invalid(e) | Outcome::Unprepared(e) | Outcome::RunFailed(e) => Some(e),
+            Outcome::Ran(_) | Outcome::TooBig => None,
+        }
+    }
+
     fn rejected(&self) -> bool {
-        matches!(self, Outcome::Invalid(_) | Outcome::Unprepared(_) | Outcome::RunFailed(_))
+        self.error().is_some()
     }
 }
 
@@ -145,7 +154,9 @@ fn exercise(what: &str, bytes: &[u8], input: Option<&Tensor>) -> Outcome {
             }
         };
         assert!(decoded.is_ok(), "{what}: Plan::from_bytes accepts what decode rejects");
-        if plan.meta().arena_bytes > ARENA_CAP {
+        // Larger arenas are only tried where the allocation is sure to be refused.
+        let arena = plan.meta().arena_bytes;
+        if arena > ARENA_CAP && refused_above().is_none_or(|limit| arena <= 2 * limit) {
             return Outcome::TooBig;
         }
         let mut session = match Session::new(&plan, SessionOptions { threads: 1 }) {
@@ -384,6 +395,15 @@ fn first_weight(meta: &PlanMeta) -> usize {
     meta.tensors.iter().position(|t| matches!(t.storage, Storage::Weight { .. })).unwrap()
 }
 
+/// Makes the step running `kernel` the plan's only one, bound to its first input and output;
+/// returns it.
+fn alone(meta: &mut PlanMeta, kernel: &str) -> hetc_plan::Step {
+    let step = meta.steps[step_of(meta, kernel)].clone();
+    meta.steps = vec![step.clone()];
+    (meta.inputs[0].tensor, meta.outputs[0].tensor) = (step.inputs[0], step.outputs[0]);
+    step
+}
+
 /// Replaces the kernel of the step running `kernel`.
 fn replace(kernel: &'static str, with: Kernel) -> impl Fn(&mut PlanMeta, &mut Vec<u8>) {
     move |meta, _| {
@@ -405,6 +425,51 @@ fn conv(f: impl Fn(&mut hetc_plan::ConvParams) + 'static) -> impl Fn(&mut PlanMe
         Kernel::Conv(c) => f(c),
         _ => unreachable!(),
     })
+}
+
+/// Turns the Conv1x1 step (x [1,8,8,8], w [8,8,1,1], residual) into a 1x1 transposed
+/// convolution of x by w without the residual, then edits its parameters.
+fn conv_transpose(f: impl Fn(&mut hetc_plan::ConvTransposeParams) + 'static) -> impl Fn(&mut PlanMeta, &mut Vec<u8>) {
+    move |meta, _| {
+        let s = step_of(meta, "Conv1x1");
+        let step = &mut meta.steps[s];
+        step.inputs.truncate(2);
+        let mut p = hetc_plan::ConvTransposeParams {
+            kernel: [1, 1],
+            strides: [1, 1],
+            dilations: [1, 1],
+            pads: [0; 4],
+            group: 1,
+            has_bias: false,
+            activation: Activation::Identity,
+        };
+        f(&mut p);
+        step.kernel = Kernel::ConvTranspose(p);
+    }
+}
+
+/// Turns the Conv1x1 step (x [1,8,8,8], residual [1,8,8,8]) into a 3x3 Winograd convolution
+/// with pads 1, whose transformed weights `[36, 1, 8, 32]` (the layout of
+/// `hetc_plan::winograd`) are appended to the weight section, then edits its parameters and
+/// the weights' shape.
+fn winograd(f: impl Fn(&mut hetc_plan::ConvParams, &mut Vec<u64>) + 'static) -> impl Fn(&mut PlanMeta, &mut Vec<u8>) {
+    move |meta, weights| {
+        let offset = weights.len().next_multiple_of(WEIGHT_ALIGN);
+        let mut shape = vec![36, 1, 8, 32];
+        let numel = shape.iter().product::<u64>() as usize;
+        weights.resize(offset, 0);
+        weights.extend((0..numel).flat_map(|i| (((i % 7) as f32 - 3.0) / 16.0).to_le_bytes()));
+        let s = step_of(meta, "Conv1x1");
+        let Kernel::Conv(c) = &meta.steps[s].kernel else { unreachable!() };
+        let mut c = c.clone();
+        (c.algo, c.kernel, c.pads) = (ConvAlgo::Winograd, [3, 3], [1; 4]);
+        f(&mut c, &mut shape);
+        meta.steps[s].kernel = Kernel::Conv(c);
+        let mut w = meta.tensors[meta.steps[s].inputs[1] as usize].clone();
+        (w.name, w.shape, w.storage) = ("winograd".into(), shape, Storage::Weight { offset: offset as u64 });
+        meta.tensors.push(w);
+        meta.steps[s].inputs[1] = meta.tensors.len() as u32 - 1;
+    }
 }
 
 fn pool(f: impl Fn(&mut hetc_plan::PoolParams) + 'static) -> impl Fn(&mut PlanMeta, &mut Vec<u8>) {
@@ -462,7 +527,7 @@ fn mutations() -> Vec<Mutation> {
             let t = first_weight(meta);
             meta.tensors[t].shape[0] *= 1000;
         }),
-        m("intermediate shape doubled", Reject, out_shape("MaxPool", &[1, 8, 16, 8])),
+        m("intermediate shape wrong", Reject, out_shape("MaxPool", &[1, 8, 4, 16])),
         m("intermediate rank changed", Reject, out_shape("MaxPool", &[8, 8, 8])),
         m("scalar intermediate", Reject, out_shape("MaxPool", &[])),
         m("output shape wrong", Reject, |meta, _| {
@@ -482,8 +547,7 @@ fn mutations() -> Vec<Mutation> {
         m("arena offset u64::MAX", Reject, |meta, _| meta.tensors[0].storage = Storage::Arena { offset: u64::MAX }),
         m("arena offset misaligned for f32", Reject, |meta, _| {
             let t = meta.inputs[0].tensor;
-            let offset = arena_offset(meta, t) + 2;
-            meta.tensors[t as usize].storage = Storage::Arena { offset }
+            meta.tensors[t as usize].storage = Storage::Arena { offset: 2 }
         }),
         m("weight offset past the section", Reject, |meta, w| {
             let t = first_weight(meta);
@@ -593,9 +657,33 @@ fn mutations() -> Vec<Mutation> {
         m("conv strides u32::MAX", Reject, conv(|c| c.strides = [u32::MAX; 2])),
         m("conv dilations 0", Reject, conv(|c| c.dilations = [0, 0])),
         m("conv dilations u32::MAX", Reject, conv(|c| c.dilations = [u32::MAX; 2])),
+        // With no padding, dilation 0 makes a one-pixel window whose output size matches.
+        m("conv dilations 0, no pads", Reject, conv(|c| (c.dilations, c.pads) = ([0, 0], [0; 4]))),
+        m("conv group times channels overflows", Reject, |meta, _| {
+            // The Conv1x1 step alone, without its residual: x [1, 2^31, 1, 1], weights
+            // [0, 2^37, 1, 1] (empty), group 2^31, so `channels per group * group` overflows.
+            // The arena claims 2^40 bytes, but the step is refused before any allocation.
+            let s = step_of(meta, "Conv1x1");
+            meta.steps = vec![meta.steps[s].clone()];
+            let step = &mut meta.steps[0];
+            step.inputs.truncate(2);
+            if let Kernel::Conv(c) = &mut step.kernel {
+                (c.group, c.has_residual) = (1 << 31, false);
+            }
+            let (x, w, y) = (step.inputs[0] as usize, step.inputs[1] as usize, step.outputs[0] as usize);
+            meta.tensors[x].shape = vec![1, 1 << 31, 1, 1];
+            meta.tensors[x].storage = Storage::Arena { offset: 0 };
+            meta.tensors[w].shape = vec![0, 1 << 37, 1, 1];
+            meta.tensors[w].storage = Storage::Arena { offset: 1 << 33 };
+            meta.tensors[y].shape = vec![1, 0, 1, 1];
+            meta.tensors[y].storage = Storage::Arena { offset: 1 << 33 };
+            meta.arena_bytes = MAX_TENSOR_BYTES;
+            (meta.inputs[0].tensor, meta.outputs[0].tensor) = (x as u32, y as u32);
+        }),
         m("conv pads u32::MAX", Reject, conv(|c| c.pads = [u32::MAX; 4])),
         m("conv pads 2^31", Reject, conv(|c| c.pads = [1 << 31; 4])),
-        m("conv pads asymmetric", Reject, conv(|c| c.pads = [0, 0, 2, 2])),
+        m("conv pads moved to the end", NoPanic, conv(|c| c.pads = [0, 0, 2, 2])),
+        m("conv pads asymmetric", Reject, conv(|c| c.pads = [0, 1, 2, 2])),
         m("conv pointwise algorithm on 3x3", Reject, conv(|c| c.algo = ConvAlgo::Pointwise)),
         m("conv depthwise algorithm", Reject, conv(|c| c.algo = ConvAlgo::Depthwise)),
         m("conv without its bias", Reject, conv(|c| c.has_bias = false)),
@@ -752,7 +840,7 @@ fn mutations() -> Vec<Mutation> {
         ),
         m("transpose perm repeated", Reject, replace("MaxPool", Kernel::Transpose { perm: vec![0, 1, 2, 2] })),
         m("transpose perm too short", Reject, replace("MaxPool", Kernel::Transpose { perm: vec![0, 1] })),
-        m("transpose, valid", NoPanic, replace("GlobalAveragePool", Kernel::Transpose { perm: vec![0, 1, 2, 3] })),
+        m("transpose, wrong shape", Reject, replace("GlobalAveragePool", Kernel::Transpose { perm: vec![0, 1, 2, 3] })),
         m(
             "pad huge",
             Reject,
@@ -762,6 +850,26 @@ fn mutations() -> Vec<Mutation> {
             "pad i64::MIN",
             Reject,
             replace("MaxPool", Kernel::Pad { mode: PadMode::Constant, pads: vec![i64::MIN; 8], value: 0.0 }),
+        ),
+        m(
+            "pad sums overflow i64",
+            Reject,
+            replace(
+                "MaxPool",
+                Kernel::Pad {
+                    mode: PadMode::Constant,
+                    pads: vec![0, 0, i64::MAX - 8, i64::MAX - 8, 0, 0, -i64::MAX, -i64::MAX],
+                    value: 0.0,
+                },
+            ),
+        ),
+        m(
+            "pad crop beyond the axis",
+            Reject,
+            replace(
+                "MaxPool",
+                Kernel::Pad { mode: PadMode::Edge, pads: vec![0, 0, -20, -20, 0, 0, 12, 12], value: 0.0 },
+            ),
         ),
         m(
             "pad wrong length",
@@ -779,7 +887,7 @@ fn mutations() -> Vec<Mutation> {
         m(
             "pad crop and grow, wrap",
             NoPanic,
-            replace("MaxPool", Kernel::Pad { mode: PadMode::Wrap, pads: vec![0, 0, -12, 7, 0, 0, 4, -3], value: 0.0 }),
+            replace("MaxPool", Kernel::Pad { mode: PadMode::Wrap, pads: vec![0, 0, -12, 7, 0, 0, 4, -15], value: 0.0 }),
         ),
         m("concat axis out of range", Reject, replace("MaxPool", Kernel::Concat { axis: 4 })),
         m("concat sizes wrong", Reject, replace("MaxPool", Kernel::Concat { axis: 2 })),
@@ -818,24 +926,28 @@ fn mutations() -> Vec<Mutation> {
         ),
         m("resize of an empty axis", Reject, |meta, w| {
             replace("MaxPool", resize(ResizeMode::Linear, vec![1.0; 4]))(meta, w);
-            let s = step_of(meta, "Resize");
-            let x = meta.steps[s].inputs[0] as usize;
-            meta.tensors[x].shape[2] = 0;
+            let s = alone(meta, "Resize");
+            meta.tensors[s.inputs[0] as usize].shape[2] = 0;
         }),
         m("expand, not a broadcast", Reject, replace("GlobalAveragePool", Kernel::Expand)),
         m("copy, sizes differ", Reject, replace("GlobalAveragePool", Kernel::Copy)),
         m("unary, sizes differ", Reject, replace("MaxPool", Kernel::Unary(UnaryFn::Log))),
-        m("matmul, inner dims differ", Reject, replace("Gemm", Kernel::MatMul)),
+        m("matmul, inner dims differ", Reject, |meta, w| {
+            replace("Gemm", Kernel::MatMul)(meta, w);
+            let s = step_of(meta, "MatMul");
+            meta.steps[s].inputs.truncate(2);
+        }),
         m(
             "binary with three inputs",
             Reject,
             replace("Gemm", Kernel::Binary { op: BinaryFn::PRelu, activation: Activation::Identity }),
         ),
-        m(
-            "binary, no broadcast",
-            Reject,
-            replace("MaxPool", Kernel::Binary { op: BinaryFn::Add, activation: Activation::Identity }),
-        ),
+        m("binary, no broadcast", Reject, |meta, w| {
+            replace("MaxPool", Kernel::Binary { op: BinaryFn::Add, activation: Activation::Identity })(meta, w);
+            let s = step_of(meta, "Binary");
+            let x = meta.steps[s].inputs[0];
+            meta.steps[s].inputs.push(x);
+        }),
         m(
             "channel affine with one input",
             Reject,
@@ -859,6 +971,45 @@ fn mutations() -> Vec<Mutation> {
                 }
             }),
         ),
+        m("winograd, valid", NoPanic, winograd(|_, _| {})),
+        m("winograd on the 3-channel conv", Reject, conv(|c| c.algo = ConvAlgo::Winograd)),
+        m("winograd weights untransformed", Reject, winograd(|_, w| *w = vec![8, 8, 3, 3])),
+        m("winograd weights for 64 channels", Reject, winograd(|_, w| *w = vec![36, 2, 8, 32])),
+        m("winograd weights with a zero", Reject, winograd(|_, w| *w = vec![36, 0, 8, 32])),
+        m("winograd 5x5", Reject, winograd(|c, _| c.kernel = [5, 5])),
+        m("winograd stride 2", Reject, winograd(|c, _| c.strides = [2, 2])),
+        m("winograd stride 0", Reject, winograd(|c, _| c.strides = [0, 0])),
+        m("winograd dilation 2", Reject, winograd(|c, _| c.dilations = [2, 2])),
+        m("winograd group 8", Reject, winograd(|c, _| c.group = 8)),
+        m("winograd group 0", Reject, winograd(|c, _| c.group = 0)),
+        m("winograd pads 0", Reject, winograd(|c, _| c.pads = [0; 4])),
+        m("winograd pads u32::MAX", Reject, winograd(|c, _| c.pads = [u32::MAX; 4])),
+        m("winograd pads moved", NoPanic, winograd(|c, _| c.pads = [2, 0, 0, 2])),
+        m("winograd without its residual", Reject, winograd(|c, _| c.has_residual = false)),
+        m("winograd with a missing bias", Reject, winograd(|c, _| c.has_bias = true)),
+        m("conv transpose, valid", NoPanic, conv_transpose(|_| {})),
+        m("conv transpose stride 0", Reject, conv_transpose(|c| (c.strides, c.dilations) = ([0, 0], [16, 16]))),
+        m("conv transpose dilation 0", Reject, conv_transpose(|c| c.dilations = [0, 0])),
+        m("conv transpose pads u32::MAX", Reject, conv_transpose(|c| c.pads = [u32::MAX; 4])),
+        m("conv transpose kernel 0", Reject, |meta, w| {
+            conv_transpose(|c| c.kernel = [0, 0])(meta, w);
+            let s = step_of(meta, "ConvTranspose");
+            let wt = meta.steps[s].inputs[1] as usize;
+            meta.tensors[wt].shape = vec![8, 8, 0, 0];
+        }),
+        m("conv transpose group 2^31", Reject, conv_transpose(|c| c.group = 1 << 31)),
+        m("empty axis beside huge ones", Reject, |meta, _| meta.tensors[0].shape = vec![0, 1 << 62, 1 << 62]),
+        m("resize [1, 768] -> [768, 1]", NoPanic, |meta, _| {
+            // Only the first step, turned into a resize that grows one axis and shrinks the
+            // other (in axis order, its intermediate would be [768, 768]).
+            meta.steps.truncate(1);
+            let step = &mut meta.steps[0];
+            step.inputs.truncate(1);
+            step.kernel = resize(ResizeMode::Linear, vec![768.0, 1.0 / 768.0]);
+            meta.tensors[step.inputs[0] as usize].shape = vec![1, 768];
+            meta.tensors[step.outputs[0] as usize].shape = vec![768, 1];
+            meta.outputs[0].tensor = step.outputs[0];
+        }),
         m(
             "global pool of a 3x3 -> 1x1 conv output",
             Reject,
@@ -877,6 +1028,11 @@ fn hostile_metadata_is_rejected_or_harmless() {
         mutate(&mut meta, &mut weights);
         assert!(meta != g.meta || weights != g.weights, "{name}: the mutation changed nothing");
         let outcome = exercise(name, &raw_plan(&meta, &weights), None);
+        // For review with `--nocapture`: what each one gets.
+        match outcome.error() {
+            Some(e) => eprintln!("{name}: {e}"),
+            None => eprintln!("{name}: accepted"),
+        }
         if expect == Reject && !outcome.rejected() {
             failures.push(format!("{name}: accepted ({outcome:?})"));
         }
@@ -932,5 +1088,40 @@ fn huge_arenas_fail_cleanly() {
             Ok(Ok(())) => panic!("arena of {arena} bytes: allocated on a machine with {limit} bytes"),
             Err(_) => panic!("arena of {arena} bytes: panicked"),
         }
+    }
+}
+
+/// The two plans the `plan` fuzz target makes of one input: the input as a plan file, and
+/// its longest prefix that decodes as metadata wrapped with correct checksums (the rest being
+/// the weight section).
+fn fuzz_plans(data: &[u8]) -> [Vec<u8>; 2] {
+    let (meta_len, weights) = match postcard::take_from_bytes::<PlanMeta>(data) {
+        Ok((_, rest)) => (data.len() - rest.len(), rest.to_vec()),
+        Err(_) => (data.len(), vec![0; 256]),
+    };
+    [data.to_vec(), raw_file(&data[..meta_len], &weights)]
+}
+
+/// Minimised inputs from `cargo fuzz run plan` (`testdata/bad-plans/fuzz-*.bin`, in the
+/// target's input form; see `fuzz/README.md`). Each crashed the runtime before its fix; now
+/// each must be refused, or run, without a panic.
+#[test]
+fn fuzz_reproducers_do_not_panic() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/bad-plans"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no reproducers in {}", dir.display());
+    for file in files {
+        let data = std::fs::read(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let [raw, wrapped] = fuzz_plans(&data);
+        let raw = exercise(&format!("{name} as a file"), &raw, None);
+        let wrapped = exercise(&format!("{name} as metadata"), &wrapped, None);
+        eprintln!("{name}: as a file {:?}; as metadata {:?}", raw.error(), wrapped.error());
+        assert!(raw.rejected() || wrapped.rejected(), "{name}: accepted both ways");
     }
 }

@@ -1,9 +1,11 @@
 //! Runs one prepared step: finds its tensors in the arena and weight section and calls the
 //! kernel.
 
-use super::kernels::{activation, conv, elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax};
+use super::kernels::{
+    activation, conv, elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax, winograd,
+};
 use super::prepare::{Prepared, Region};
-use hetc_plan::{Activation, Kernel};
+use hetc_plan::{Activation, ConvAlgo, Kernel};
 
 /// Views of a step's tensors.
 struct Views<'a> {
@@ -53,6 +55,25 @@ fn dims4(s: &[usize]) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
+/// The most scratch elements [`execute`] grows `scratch` to for `step`, so that a session can
+/// reserve it up front and fail cleanly if it cannot be had.
+pub fn scratch_len(step: &Prepared, threads: usize) -> usize {
+    let (ins, outs) = (&step.in_shapes, &step.out_shapes);
+    match &step.kernel {
+        Kernel::Conv(c) => {
+            let geom = conv::Conv2d::from_params(c, dims4(&ins[0]), dims4(&outs[0]));
+            match c.algo {
+                ConvAlgo::Winograd => winograd::scratch_len(&geom, threads),
+                _ => conv::conv2d_scratch_len(&geom, threads),
+            }
+        }
+        Kernel::ConvTranspose(c) => {
+            conv::conv_transpose2d_scratch_len(&conv::Conv2d::from_transpose_params(c, dims4(&ins[0]), dims4(&outs[0])))
+        }
+        _ => 0,
+    }
+}
+
 pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mut Vec<f32>, threads: usize) {
     let Views { inputs, mut outputs } = views(step, arena, weights);
     let (ins, outs) = (&step.in_shapes, &step.out_shapes);
@@ -65,18 +86,32 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             if c.has_residual && in_place.is_none() {
                 out.copy_from_slice(inputs[inputs.len() - 1]);
             }
-            conv::conv2d(
-                &geom,
-                c.algo,
-                inputs[0],
-                inputs[1],
-                bias,
-                out,
-                c.has_residual,
-                c.activation,
-                scratch,
-                threads,
-            );
+            if c.algo == ConvAlgo::Winograd {
+                winograd::conv2d_winograd(
+                    &geom,
+                    inputs[0],
+                    inputs[1],
+                    bias,
+                    out,
+                    c.has_residual,
+                    c.activation,
+                    scratch,
+                    threads,
+                );
+            } else {
+                conv::conv2d(
+                    &geom,
+                    c.algo,
+                    inputs[0],
+                    inputs[1],
+                    bias,
+                    out,
+                    c.has_residual,
+                    c.activation,
+                    scratch,
+                    threads,
+                );
+            }
         }
         Kernel::ConvTranspose(c) => {
             let geom = conv::Conv2d::from_transpose_params(c, dims4(&ins[0]), dims4(&outs[0]));

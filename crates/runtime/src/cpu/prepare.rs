@@ -136,6 +136,21 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             count(ins, outs, 2 + c.has_bias as usize + c.has_residual as usize, 1)?;
             let (x, w, y) = (&ins[0], &ins[1], &outs[0]);
             ensure!(x.len() == 4 && w.len() == 4 && y.len() == 4, "convolution tensors must be 4-D");
+            // Winograd weights are stored transformed; check that layout, then the rest against
+            // the logical `[M, C, 3, 3]`.
+            let logical;
+            let w = if c.algo == ConvAlgo::Winograd {
+                ensure!(
+                    c.kernel == [3, 3] && c.strides == [1, 1] && c.dilations == [1, 1] && c.group == 1,
+                    "winograd algorithm on a convolution that is not 3x3, stride 1, undilated and ungrouped"
+                );
+                let want = hetc_plan::winograd::weight_shape(y[1], x[1]);
+                ensure!(*w == want, "winograd weights {w:?} must be {want:?}");
+                logical = vec![y[1], x[1], 3, 3];
+                &logical
+            } else {
+                w
+            };
             let g = c.group as usize;
             ensure!(
                 g > 0 && x[1] % g == 0 && w[0] % g == 0 && w[1].checked_mul(g) == Some(x[1]),
@@ -177,7 +192,7 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                 ConvAlgo::Depthwise => {
                     ensure!(g == x[1] && w[1] == 1, "depthwise algorithm needs one input channel per group")
                 }
-                ConvAlgo::Im2colGemm => {}
+                ConvAlgo::Im2colGemm | ConvAlgo::Winograd => {}
             }
         }
         Kernel::ConvTranspose(c) => {

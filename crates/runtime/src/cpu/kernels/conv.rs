@@ -182,7 +182,13 @@ pub fn conv2d(
         return;
     }
     if p.is_depthwise() {
-        depthwise(p, x, w, bias, out, accumulate, act, threads);
+        if !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads) {
+            depthwise(p, x, w, bias, out, accumulate, act, threads);
+        }
+    } else if p.is_pointwise() && super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads) {
+        // Done by the AVX-512 kernel.
+    } else if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) {
+        // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
     } else {
         let direct = p.is_pointwise();
         let plan = TilePlan::choose(p, direct, threads);
@@ -194,11 +200,35 @@ pub fn conv2d(
 /// for callers that want to allocate up front).
 pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     let threads = threads.max(1);
-    if p.group == 0 || p.is_depthwise() || p.is_pointwise() {
+    // The cases where `conv2d` returns early or takes a path without scratch.
+    if p.group == 0 || p.n * p.m * p.oh * p.ow == 0 || p.cg() * p.kh * p.kw == 0 {
         return 0;
+    }
+    if p.is_depthwise() {
+        return 0;
+    }
+    if p.is_pointwise() {
+        return super::pointwise::pointwise_scratch_len(p, threads);
+    }
+    if super::pointwise::grouped_applies(p) {
+        return super::pointwise::grouped_scratch_len(p, threads);
     }
     let plan = TilePlan::choose(p, false, threads);
     plan.scratch_len(p.cg() * p.kh * p.kw, threads)
+}
+
+/// Scratch elements [`conv_transpose2d`] will use for this geometry (it grows `scratch`
+/// itself; this is for callers that want to allocate up front).
+pub fn conv_transpose2d_scratch_len(p: &Conv2d) -> usize {
+    if p.group == 0 {
+        return 0;
+    }
+    let kdim = p.mg() * p.kh * p.kw;
+    let pix_in = p.h * p.w;
+    if p.cg() == 0 || kdim == 0 || pix_in == 0 || p.n * p.m * p.oh * p.ow == 0 {
+        return 0;
+    }
+    kdim * (TRANSPOSE_TILE_BYTES / 4 / kdim).max(MIN_TILE).min(pix_in)
 }
 
 /// `out[plane] = act((accumulate ? out : 0) + bias[channel])` for every output plane.
@@ -223,7 +253,12 @@ fn epilogue_planes(
 }
 
 /// Runs `f(first_plane, planes)` over chunks of whole planes, in parallel when `threads > 1`.
-fn for_each_plane_chunk(data: &mut [f32], plane: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub(crate) fn for_each_plane_chunk(
+    data: &mut [f32],
+    plane: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
     if plane == 0 || data.is_empty() {
         return;
     }
@@ -453,7 +488,7 @@ impl TileCtx<'_> {
 /// When the tile's windows reach into the padding, each input plane's rows that the tile
 /// reads are first copied into a zero-padded buffer, so that every row segment of `col` is a
 /// plain (strided) copy without bounds logic.
-fn im2col_tile(p: &Conv2d, xg: &[f32], p0: usize, len: usize, col: &mut [f32], threads: usize) {
+pub(crate) fn im2col_tile(p: &Conv2d, xg: &[f32], p0: usize, len: usize, col: &mut [f32], threads: usize) {
     let taps = p.kh * p.kw;
     let plane = p.h * p.w;
     let (sh, sw, dh, dw) = (p.stride_h, p.stride_w, p.dil_h, p.dil_w);
@@ -1425,6 +1460,97 @@ mod tests {
             })
         }) / 20.0;
         println!("{p:?}: {:.3} ms {:.1} GFLOP/s", secs * 1e3, p.flops() as f64 / 1e9 / secs);
+    }
+
+    /// The AVX-512 depthwise, pointwise and grouped kernels against the portable paths
+    /// (depthwise sliding window, `gemm`-crate products), interleaved, on MobileNet, RegNet
+    /// and PoseNet shapes:
+    /// `cargo test --release -p hetc-runtime --lib -- --ignored --nocapture bench_dw_pw`
+    /// (`BENCH_FILTER=dw` to select shapes by name).
+    #[test]
+    #[ignore]
+    fn bench_dw_pw() {
+        let shapes = [
+            ("dw 32 112 s1", geom(1, 32, 112, 112, 32, (3, 3), 1, 1, [1; 4], 32)),
+            ("dw 96 112 s2", geom(1, 96, 112, 112, 96, (3, 3), 2, 1, [1; 4], 96)),
+            ("dw 144 56 s1", geom(1, 144, 56, 56, 144, (3, 3), 1, 1, [1; 4], 144)),
+            ("dw 192 28 s1", geom(1, 192, 28, 28, 192, (3, 3), 1, 1, [1; 4], 192)),
+            ("dw 576 14 s1", geom(1, 576, 14, 14, 576, (3, 3), 1, 1, [1; 4], 576)),
+            ("dw 960 7 s1", geom(1, 960, 7, 7, 960, (3, 3), 1, 1, [1; 4], 960)),
+            ("dw 1024 17 s1", geom(1, 1024, 17, 17, 1024, (3, 3), 1, 1, [1; 4], 1024)),
+            ("dw 48 160 5x5", geom(1, 48, 160, 160, 48, (5, 5), 1, 1, [2; 4], 48)),
+            ("pw 16>96 112", geom(1, 16, 112, 112, 96, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 32>16 112", geom(1, 32, 112, 112, 16, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 24>144 56", geom(1, 24, 56, 56, 144, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 144>24 56", geom(1, 144, 56, 56, 24, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 32>192 28", geom(1, 32, 28, 28, 192, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 96>576 14", geom(1, 96, 14, 14, 576, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 576>96 14", geom(1, 576, 14, 14, 96, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 160>960 7", geom(1, 160, 7, 7, 960, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 960>320 7", geom(1, 960, 7, 7, 320, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 320>1280 7", geom(1, 320, 7, 7, 1280, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 408>912 14", geom(1, 408, 14, 14, 912, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 32>72 112", geom(1, 32, 112, 112, 72, (1, 1), 1, 1, [0; 4], 1)),
+            ("pw 1024 17", geom(1, 1024, 17, 17, 1024, (1, 1), 1, 1, [0; 4], 1)),
+            ("g3 72 112 s2", geom(1, 72, 112, 112, 72, (3, 3), 2, 1, [1; 4], 3)),
+            ("g3 72 56", geom(1, 72, 56, 56, 72, (3, 3), 1, 1, [1; 4], 3)),
+            ("g7 168 28", geom(1, 168, 28, 28, 168, (3, 3), 1, 1, [1; 4], 7)),
+            ("g17 408 14", geom(1, 408, 14, 14, 408, (3, 3), 1, 1, [1; 4], 17)),
+            ("g38 912 7", geom(1, 912, 7, 7, 912, (3, 3), 1, 1, [1; 4], 38)),
+        ];
+        let filter = std::env::var("BENCH_FILTER").unwrap_or_default();
+        let act = Activation::Clip { min: 0.0, max: 6.0 };
+        let mut rng = Rng::new(5);
+        let pools: Vec<_> =
+            [1, 2].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
+        for (name, p) in shapes.into_iter().filter(|(n, _)| n.contains(filter.as_str())) {
+            let x = rng.vec(p.n * p.c * p.h * p.w);
+            let w = rng.vec(p.m * p.cg() * p.kh * p.kw);
+            let bias = rng.vec(p.m);
+            let mut out = vec![0f32; p.n * p.m * p.oh * p.ow];
+            let mut scratch = Vec::new();
+            for threads in [1, 2] {
+                let pool = &pools[threads - 1];
+                let mut run = |new: bool| {
+                    pool.install(|| {
+                        let (b, o) = (Some(&bias[..]), &mut out[..]);
+                        if new {
+                            conv2d(&p, ConvAlgo::Im2colGemm, &x, &w, b, o, false, act, &mut scratch, threads);
+                        } else if p.is_depthwise() {
+                            depthwise(&p, &x, &w, b, o, false, act, threads);
+                        } else {
+                            let direct = p.is_pointwise();
+                            let plan = TilePlan::choose(&p, direct, threads);
+                            conv_gemm(&p, direct, plan, &x, &w, b, o, false, act, &mut scratch, threads);
+                        }
+                    })
+                };
+                // Interleaved samples of a few runs each.
+                let reps = (20_000_000 / p.flops().max(1) as usize).clamp(1, 200);
+                let mut t = [Vec::new(), Vec::new()];
+                for _ in 0..25 {
+                    for (k, new) in [false, true].into_iter().enumerate() {
+                        run(new);
+                        let s = std::time::Instant::now();
+                        for _ in 0..reps {
+                            run(new);
+                        }
+                        t[k].push(s.elapsed().as_secs_f64() * 1e3 / reps as f64);
+                    }
+                }
+                let stat = |v: &mut Vec<f64>| {
+                    v.sort_by(f64::total_cmp);
+                    (v[0], v[v.len() / 2])
+                };
+                let ((omin, omed), (nmin, nmed)) = (stat(&mut t[0]), stat(&mut t[1]));
+                println!(
+                    "t{threads} {name:>14}: old min {omin:7.4} med {omed:7.4} ms | new min {nmin:7.4} med {nmed:7.4} ms \
+                     ({:5.1} GFLOP/s) | new/old {:.2}",
+                    p.flops() as f64 / 1e6 / nmin,
+                    nmin / omin
+                );
+            }
+        }
     }
 
     /// Best of several runs, after a warm-up.

@@ -8,12 +8,16 @@
 
 pub mod activation;
 pub mod conv;
+pub(crate) mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod matmul;
 pub mod movement;
 pub mod norm;
+pub(crate) mod pointwise;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub(crate) mod simd512;
 pub mod softmax;
+pub mod winograd;
