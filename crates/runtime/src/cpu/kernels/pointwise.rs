@@ -10,22 +10,21 @@
 //! the same kernel and masked loads and stores. The epilogue (bias, residual, activation) is
 //! applied to the accumulators before they are stored, so the output is written once.
 //!
-//! Two loop orders: usually pixels go in chunks whose input stays in cache while every block
-//! of output channels runs over the chunk (with long reductions, each 64-pixel tile is first
-//! copied to a contiguous buffer: strided rows defeat the prefetchers and the TLB). When the
-//! weights are large and the pixels few, blocks of output channels go outside instead, so
-//! that the weights stream from memory once, over the whole (packed) input. With several
-//! threads, (image, group, channel block, pixel block) items are split statically over the
-//! threads, each with its own part of the scratch buffer; weight-heavy products split output
-//! channels only.
+//! Pixels go in chunks whose input stays in cache while every block of output channels runs
+//! over the chunk; with long reductions, each 64-pixel tile is first copied to a contiguous
+//! buffer (strided rows defeat the prefetchers and the TLB). Large products (many output
+//! channels and a long reduction over many pixels) are left to the `gemm` crate, whose packed,
+//! cache-blocked loops run them at the FMA units' peak. With several threads, (image, group,
+//! channel block, pixel block) items are split statically over the threads, each with its
+//! own part of the scratch buffer.
 
 use hetc_plan::Activation;
 
 use super::conv::Conv2d;
 
 /// `out = act(conv(x, w) + bias + (accumulate ? out : 0))` for a pointwise convolution if
-/// this kernel covers it (AVX-512 CPU); returns `false` without touching `out` otherwise.
-/// `scratch` is grown to [`pointwise_scratch_len`] if shorter.
+/// this kernel covers it ([`pointwise_covers`]); returns `false` without touching `out`
+/// otherwise. `scratch` is grown to [`pointwise_scratch_len`] if shorter.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pointwise(
     p: &Conv2d,
@@ -40,7 +39,7 @@ pub(crate) fn pointwise(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if !super::simd512::available() {
+        if !pointwise_covers(p) {
             return false;
         }
         x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads);
@@ -53,10 +52,22 @@ pub(crate) fn pointwise(
     }
 }
 
+/// Whether [`pointwise`] computes this pointwise convolution: on an AVX-512 CPU, unless the
+/// product is large (output channels and input channels per group both at least 256, over at
+/// least 128 pixels), which the `gemm` crate runs faster.
+pub(crate) fn pointwise_covers(p: &Conv2d) -> bool {
+    let (cg, mg, pix) = (p.c / p.group.max(1), p.m / p.group.max(1), p.oh * p.ow);
+    super::simd512::available() && !(cg.min(mg) >= GEMM_MIN_MK && pix >= GEMM_MIN_PIXELS)
+}
+
+/// See [`pointwise_covers`].
+const GEMM_MIN_MK: usize = 256;
+const GEMM_MIN_PIXELS: usize = 128;
+
 /// Scratch elements [`pointwise`] uses for this (pointwise) geometry.
 pub(crate) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if super::simd512::available() {
+    if pointwise_covers(p) {
         return x86::pointwise_scratch_len(p, threads);
     }
     let _ = (p, threads);
@@ -130,37 +141,19 @@ mod x86 {
     /// Shortest reduction and fewest output channels for which input tiles are packed.
     const PACK_MIN_K: usize = 64;
     const PACK_MIN_M: usize = 4 * MR;
-    /// Weight bytes above which a product with several pixel tiles streams its weights once.
-    const WEIGHT_HEAVY_BYTES: usize = 1 << 20;
     /// Elements of an unfolded (im2col) tile of a grouped convolution.
     const COL_ELEMS: usize = 1 << 16;
 
-    /// How a product runs its blocks.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) enum Order {
-        /// Pixel chunks outside, output-channel blocks inside; `pack`: copy each tile first.
-        Tiles { pack: bool },
-        /// Output-channel blocks outside over the whole packed input.
-        Rows,
+    /// Whether a product copies each input tile into a contiguous buffer before the
+    /// output-channel blocks read it: worth it when many blocks reuse a long tile (the strided
+    /// rows of a long reduction defeat the prefetchers and the TLB).
+    fn packs(m: usize, k: usize) -> bool {
+        k >= PACK_MIN_K && m >= PACK_MIN_M
     }
 
-    impl Order {
-        fn choose(m: usize, n: usize, k: usize) -> Order {
-            if m * k * 4 > WEIGHT_HEAVY_BYTES && n > NT {
-                Order::Rows
-            } else {
-                Order::Tiles { pack: k >= PACK_MIN_K && m >= PACK_MIN_M }
-            }
-        }
-
-        /// Scratch elements one worker needs for items of up to `cols` pixels.
-        fn scratch(self, k: usize, cols: usize) -> usize {
-            match self {
-                Order::Tiles { pack: true } => k * NT,
-                Order::Tiles { pack: false } => 0,
-                Order::Rows => k * cols.next_multiple_of(NT),
-            }
-        }
+    /// Scratch elements one worker needs.
+    fn worker_scratch(pack: bool, k: usize) -> usize {
+        if pack { k * NT } else { 0 }
     }
 
     /// One fused product `out = act(w · x + bias + (accumulate ? out : 0))` on raw strided
@@ -180,7 +173,8 @@ mod x86 {
         pub bias: Option<*const f32>,
         pub accumulate: bool,
         pub epi: Epi,
-        pub order: Order,
+        /// Copy each input tile to the worker's buffer first (see [`packs`]).
+        pub pack: bool,
     }
 
     // SAFETY: a `Product` is only a description; whoever runs it from several threads gives
@@ -191,17 +185,17 @@ mod x86 {
 
     /// How `jobs` products of one shape are split over `threads`: (channel chunks, pixel
     /// chunks) per product, and the scratch each worker needs.
-    fn split(jobs: usize, m: usize, n: usize, k: usize, order: Order, threads: usize) -> (usize, usize, usize) {
+    fn split(jobs: usize, m: usize, n: usize, k: usize, pack: bool, threads: usize) -> (usize, usize, usize) {
         let (tiles, mblocks) = (n.div_ceil(NT), m.div_ceil(MR));
         let (mch, nch) = if threads <= 1 {
             (1, 1)
         } else {
             // Pieces per product so that there are a few items per thread.
             let want = (4 * threads).div_ceil(jobs);
-            let nch = if order == Order::Rows { 1 } else { tiles.min(want).max(1) };
+            let nch = tiles.min(want).max(1);
             (want.div_ceil(nch).min(mblocks).max(1), nch)
         };
-        (mch, nch, order.scratch(k, tiles.div_ceil(nch) * NT))
+        (mch, nch, worker_scratch(pack, k))
     }
 
     fn workers(items: usize, threads: usize) -> usize {
@@ -210,9 +204,8 @@ mod x86 {
 
     pub(super) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (cg, mg, pix) = (p.c / p.group, p.m / p.group, p.oh * p.ow);
-        let order = Order::choose(mg, pix, cg);
         let jobs = p.n * p.group;
-        let (mch, nch, per) = split(jobs, mg, pix, cg, order, threads);
+        let (mch, nch, per) = split(jobs, mg, pix, cg, packs(mg, cg), threads);
         per * workers(jobs * mch * nch, threads)
     }
 
@@ -236,7 +229,7 @@ mod x86 {
             assert!(b.len() >= p.m);
         }
         let epi = Epi::new(act);
-        let order = Order::choose(mg, pix, cg);
+        let pack = packs(mg, cg);
         let jobs: Vec<Product> = (0..p.n * p.group)
             .map(|ng| {
                 let (b, g) = (ng / p.group, ng % p.group);
@@ -254,7 +247,7 @@ mod x86 {
                     bias: bias.map(|bs| bs[g * mg..].as_ptr()),
                     accumulate,
                     epi,
-                    order,
+                    pack,
                 }
             })
             .collect();
@@ -280,7 +273,7 @@ mod x86 {
     /// for, per worker.
     unsafe fn product(jobs: &[Product], threads: usize, scratch: &mut [f32]) {
         let Some(j0) = jobs.first() else { return };
-        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.order, threads);
+        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.pack, threads);
         let per_job = mch * nch;
         let items = jobs.len() * per_job;
         let workers = workers(items, threads);
@@ -387,7 +380,7 @@ mod x86 {
                     bias: bias.map(|bs| bs[g * mg..].as_ptr()),
                     accumulate,
                     epi,
-                    order: Order::Tiles { pack: false },
+                    pack: false,
                 };
                 // SAFETY: the job's `mg` output rows of `len` pixels (stride `pix`) are this
                 // item's block, written by this worker only; `w` rows and the unfolded tile
@@ -402,45 +395,33 @@ mod x86 {
         }
     }
 
-    /// Rows `i0..i1` and columns `j0..j1` (`j0` a multiple of the tile width) of a product,
-    /// in the product's order; `buf` has the scratch that order needs (see [`Order::scratch`]).
+    /// Rows `i0..i1` and columns `j0..j1` (`j0` a multiple of the tile width) of a product;
+    /// `buf` has [`worker_scratch`] elements.
+    ///
+    /// Columns go in chunks whose input stays in cache; within a chunk each block of output
+    /// channels runs over all its tiles, so that every output row is written in long runs.
+    /// When tiles are packed, a chunk is one tile.
     ///
     /// # Safety
     ///
     /// As [`product`], for this block, which no other thread touches.
     unsafe fn run_item(g: &Product, i0: usize, i1: usize, j0: usize, j1: usize, buf: &mut [f32]) {
-        match g.order {
-            Order::Tiles { pack } => {
-                let chunk = if pack { NT } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
-                let mut jc = j0;
-                while jc < j1 {
-                    let je = j1.min(jc + chunk);
-                    // SAFETY: rows `0..k`, columns `jc..je` of `x` are inside it (caller's
-                    // contract); when packing, the buffer has `k * NT` elements.
-                    unsafe {
-                        let src = g.x.add(jc);
-                        if pack {
-                            pack_tile(src, g.ldx, g.k, je - jc, buf[..g.k * NT].as_mut_ptr());
-                            blocks(g, i0, i1, jc, je, |_| (buf.as_ptr(), NT));
-                        } else {
-                            blocks(g, i0, i1, jc, je, |j| (src.add(j - jc), g.ldx));
-                        }
-                    }
-                    jc = je;
+        let chunk = if g.pack { NT } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
+        let mut jc = j0;
+        while jc < j1 {
+            let je = j1.min(jc + chunk);
+            // SAFETY: rows `0..k`, columns `jc..je` of `x` are inside it (caller's contract);
+            // when packing, the buffer has `k * NT` elements.
+            unsafe {
+                let src = g.x.add(jc);
+                if g.pack {
+                    pack_tile(src, g.ldx, g.k, je - jc, buf[..g.k * NT].as_mut_ptr());
+                    blocks(g, i0, i1, jc, je, |_| (buf.as_ptr(), NT));
+                } else {
+                    blocks(g, i0, i1, jc, je, |j| (src.add(j - jc), g.ldx));
                 }
             }
-            Order::Rows => {
-                let tile_len = g.k * NT;
-                let buf = &mut buf[..(j1 - j0).div_ceil(NT) * tile_len];
-                // SAFETY: rows `0..k`, columns `j0..j1` of `x` are inside it (caller's
-                // contract); the buffer has one `k x NT` tile per 64 columns.
-                unsafe {
-                    for (t, j) in (j0..j1).step_by(NT).enumerate() {
-                        pack_tile(g.x.add(j), g.ldx, g.k, NT.min(j1 - j), buf[t * tile_len..].as_mut_ptr());
-                    }
-                    blocks(g, i0, i1, j0, j1, |j| (buf.as_ptr().add((j - j0) / NT * tile_len), NT));
-                }
-            }
+            jc = je;
         }
         if let Some(post) = g.epi.post {
             for r in i0..i1 {
@@ -665,9 +646,9 @@ mod tests {
             geom(1, 64, 9, 11, 24, 1),
             geom(1, 130, 17, 17, 50, 1),
             geom(2, 96, 10, 13, 62, 2),
-            // weights over 1 MiB, several pixel tiles: channel blocks outside
+            // many channels, few pixels (covered); many pixels too (left to `gemm`)
             geom(1, 500, 9, 9, 600, 1),
-            geom(1, 520, 13, 11, 530, 1),
+            geom(1, 260, 13, 11, 270, 1),
         ];
         let acts = [
             Activation::Identity,
@@ -692,7 +673,10 @@ mod tests {
                     let mut scratch = Vec::new();
                     let done =
                         in_pool(threads, || pointwise(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
-                    assert!(done);
+                    assert_eq!(done, pointwise_covers(&p));
+                    if !done {
+                        continue;
+                    }
                     assert!(scratch.len() <= pointwise_scratch_len(&p, threads));
                     assert_close(&out, &want, 1e-4);
                 }

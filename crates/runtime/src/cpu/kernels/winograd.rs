@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::activation;
 use super::conv::Conv2d;
-use super::gemm::matmul_strided;
+use super::gemm::gemm_raw;
 
 /// Lanes of the transforms: sixteen tiles (input) or output channels (output) at a time.
 const L: usize = 16;
@@ -99,7 +99,7 @@ pub fn scratch_len(p: &Conv2d, threads: usize) -> usize {
     let plan = BlockPlan::choose(p, threads);
     let g = Geom::new(p);
     let rows = plan.rows.clamp(1, g.ty);
-    let per = (rows * g.tx).saturating_mul(ELEMS).saturating_mul(p.c.saturating_add(g.mp));
+    let per = v_len(rows * g.tx, p.c).saturating_add((rows * g.tx).saturating_mul(ELEMS).saturating_mul(g.mp));
     let items = p.n * g.ty.div_ceil(rows);
     if plan.parallel_blocks && threads > 1 && items > 1 { per.saturating_mul(threads.min(items)) } else { per }
 }
@@ -131,6 +131,25 @@ impl BlockPlan {
     }
 }
 
+/// `V` holds element `e` of tile `t` of input channel `c` at `e * v_es + c * v_cs + t`.
+const V_CHANNEL_MAJOR: bool = false;
+/// Padding after each element's `c x nt` plane, so that the input transform's 36 stores per
+/// tile do not all map to the same L1 set when `c * nt` is a multiple of 1024.
+const V_PAD: usize = 16;
+
+fn v_es(nt: usize, c: usize) -> usize {
+    if V_CHANNEL_MAJOR { nt } else { c.saturating_mul(nt).saturating_add(V_PAD) }
+}
+
+fn v_cs(nt: usize) -> usize {
+    if V_CHANNEL_MAJOR { ELEMS * nt } else { nt }
+}
+
+/// Elements of `V` for `nt` tiles of `c` channels.
+fn v_len(nt: usize, c: usize) -> usize {
+    if V_CHANNEL_MAJOR { ELEMS * c * nt } else { ELEMS.saturating_mul(v_es(nt, c)) }
+}
+
 /// Derived sizes.
 #[derive(Debug, Clone, Copy)]
 struct Geom {
@@ -147,6 +166,9 @@ struct Geom {
     wrow: usize,
     /// Pixels per staged output row (a multiple of sixteen).
     spix: usize,
+    /// Elements from one staged output row to the next: `spix` pixels of sixteen channels,
+    /// plus one vector so that the rows are not 4 KiB apart (stores to them would alias).
+    sstride: usize,
 }
 
 impl Geom {
@@ -162,6 +184,7 @@ impl Geom {
             chunks,
             wrow: OUT_TILE * L * chunks + 2 * L,
             spix: (OUT_TILE * tx).next_multiple_of(L),
+            sstride: (OUT_TILE * tx).next_multiple_of(L) * L + L,
         }
     }
 }
@@ -199,7 +222,7 @@ pub(crate) fn conv2d_winograd_with(
     let plan = plan.unwrap_or_else(|| BlockPlan::choose(p, threads));
     let rows = plan.rows.clamp(1, g.ty);
     let nt_max = rows * g.tx;
-    let (v_len, y_len) = (ELEMS * p.c * nt_max, ELEMS * g.mp * nt_max);
+    let (vn, yn) = (v_len(nt_max, p.c), ELEMS * g.mp * nt_max);
     let ctx = Ctx { p, g, x, u, bias, accumulate, act, out: SendPtr(out.as_mut_ptr()), isa };
     let blocks = g.ty.div_ceil(rows);
     let items = p.n * blocks;
@@ -209,34 +232,35 @@ pub(crate) fn conv2d_winograd_with(
     };
     if plan.parallel_blocks && threads > 1 && items > 1 {
         let workers = threads.min(items);
-        let per = v_len + y_len;
+        let per = vn + yn;
         if scratch.len() < workers * per {
             scratch.resize(workers * per, 0.0);
         }
         scratch[..workers * per].par_chunks_mut(per).enumerate().for_each(|(t, buf)| {
-            let (v, y) = buf.split_at_mut(v_len);
+            let (v, y) = buf.split_at_mut(vn);
             let mut bufs = Bufs::default();
             for item in items * t / workers..items * (t + 1) / workers {
                 let (b, ty0, ty1) = block(item);
                 let nt = (ty1 - ty0) * g.tx;
-                let (v, y) = (&mut v[..ELEMS * p.c * nt], &mut y[..ELEMS * g.mp * nt]);
-                // SAFETY: `v` is this worker's own buffer of `36 * c * nt` elements.
+                let (v, y) = (&mut v[..v_len(nt, p.c)], &mut y[..ELEMS * g.mp * nt]);
+                // SAFETY: `v` is this worker's own buffer of `v_len(nt, c)` elements.
                 unsafe { ctx.input_transform(b, ty0, ty1, 0..p.c, SendPtr(v.as_mut_ptr()), &mut bufs) };
-                ctx.products(nt, 0, v, y);
+                // SAFETY: `y` is this worker's own buffer of `36 * mp * nt` elements.
+                unsafe { ctx.products(nt, 0..ELEMS * g.mb, v, SendPtr(y.as_mut_ptr())) };
                 // SAFETY: blocks own disjoint output rows (tile rows `ty0..ty1` of image
                 // `b`), and each block runs on exactly one worker.
                 unsafe { ctx.output_transform(b, ty0, ty1, 0..g.mp / L, y, &mut bufs) };
             }
         });
     } else {
-        if scratch.len() < v_len + y_len {
-            scratch.resize(v_len + y_len, 0.0);
+        if scratch.len() < vn + yn {
+            scratch.resize(vn + yn, 0.0);
         }
-        let (v, y) = scratch[..v_len + y_len].split_at_mut(v_len);
+        let (v, y) = scratch[..vn + yn].split_at_mut(vn);
         for item in 0..items {
             let (b, ty0, ty1) = block(item);
             let nt = (ty1 - ty0) * g.tx;
-            let (v, y) = (&mut v[..ELEMS * p.c * nt], &mut y[..ELEMS * g.mp * nt]);
+            let (v, y) = (&mut v[..v_len(nt, p.c)], &mut y[..ELEMS * g.mp * nt]);
             ctx.run_block_split(b, ty0, ty1, v, y, threads);
         }
     }
@@ -257,7 +281,8 @@ unsafe impl Sync for SendPtr {}
 struct Bufs {
     /// Six zero-padded input rows of `wrow` elements.
     rows: Vec<f32>,
-    /// Four output rows of `spix` pixels of sixteen channels each, pixel-major.
+    /// Four output rows of `spix` pixels of sixteen channels each, pixel-major, `sstride`
+    /// apart.
     stage: Vec<f32>,
 }
 
@@ -280,12 +305,14 @@ impl Ctx<'_> {
         let (p, g) = (self.p, self.g);
         let nt = (ty1 - ty0) * g.tx;
         let groups = g.mp / L;
+        let units = ELEMS * g.mb;
         let vp = SendPtr(v.as_mut_ptr());
         if threads <= 1 {
             let mut bufs = Bufs::default();
             // SAFETY: `v` holds `36 * c * nt` elements and nothing else uses it meanwhile.
             unsafe { self.input_transform(b, ty0, ty1, 0..p.c, vp, &mut bufs) };
-            self.products(nt, 0, v, y);
+            // SAFETY: `y` holds `36 * mp * nt` elements and nothing else uses it meanwhile.
+            unsafe { self.products(nt, 0..units, v, SendPtr(y.as_mut_ptr())) };
             // SAFETY: one block at a time, on this thread only.
             unsafe { self.output_transform(b, ty0, ty1, 0..groups, y, &mut bufs) };
             return;
@@ -299,10 +326,14 @@ impl Ctx<'_> {
                 self.input_transform(b, ty0, ty1, i * per_c..((i + 1) * per_c).min(p.c), vp, &mut Bufs::default())
             };
         });
-        let units = ELEMS * g.mb;
         let per_u = units.div_ceil(threads * 4).max(1);
         let v = &*v;
-        y.par_chunks_mut(per_u * nt * M_BLOCK).enumerate().for_each(|(i, yc)| self.products(nt, i * per_u, v, yc));
+        let yp = SendPtr(y.as_mut_ptr());
+        (0..units.div_ceil(per_u)).into_par_iter().for_each(|i| {
+            // SAFETY: the chunks write the disjoint elements of disjoint units of `y` (`36 * mp *
+            // nt` elements), which nothing else accesses meanwhile.
+            unsafe { self.products(nt, i * per_u..((i + 1) * per_u).min(units), v, yp) };
+        });
         let y = &*y;
         let per_g = groups.div_ceil(threads * 2).max(1);
         (0..groups.div_ceil(per_g)).into_par_iter().for_each(|i| {
@@ -343,11 +374,11 @@ impl Ctx<'_> {
                 let t0 = (ty - ty0) * g.tx;
                 // SAFETY: tiles `t0..t0 + tx` of channel `c` are inside the block's `V`
                 // (`(ty - ty0) * tx + tx <= nt`), which the caller lets this call write.
-                let dst = unsafe { v.0.add(c * ((ty1 - ty0) * g.tx) + t0) };
+                let dst = unsafe { v.0.add(c * v_cs((ty1 - ty0) * g.tx) + t0) };
                 #[cfg(target_arch = "x86_64")]
                 if self.isa == Isa::Avx512 {
                     // SAFETY: AVX-512 was detected; `dst` as above.
-                    unsafe { x86::input_row(self, xp, ty, dst, (ty1 - ty0) * g.tx) };
+                    unsafe { x86::input_row(self, xp, ty, dst, v_es((ty1 - ty0) * g.tx, p.c)) };
                     continue;
                 }
                 for (r, row) in rows.chunks_exact_mut(g.wrow).enumerate() {
@@ -363,37 +394,73 @@ impl Ctx<'_> {
                 unsafe {
                     match self.isa {
                         #[cfg(target_arch = "x86_64")]
-                        Isa::Avx2 => input_row_avx2(self, rows, dst, (ty1 - ty0) * g.tx),
-                        _ => input_row_any(self, rows, dst, (ty1 - ty0) * g.tx),
+                        Isa::Avx2 => input_row_avx2(self, rows, dst, v_es((ty1 - ty0) * g.tx, p.c)),
+                        _ => input_row_any(self, rows, dst, v_es((ty1 - ty0) * g.tx, p.c)),
                     }
                 }
             }
         }
     }
 
-    /// The products of units `u0..` (unit = element `e` x panel `mb`, `u = e * mb_count + mb`):
-    /// `y[(k * nt + t) * 32 + j]` for the `k`-th unit.
-    fn products(&self, nt: usize, u0: usize, v: &[f32], y: &mut [f32]) {
+    /// The products of `units` (unit = element `e` x panel `mb`, `u = e * mb_count + mb`) into
+    /// `Y`: channel `mb * 32 + j` of tile `t` for element `e` at `((mb * nt + t) * 36 + e) * 32
+    /// + j`, so that the output transform reads each tile's 36 elements together.
+    ///
+    /// # Safety
+    ///
+    /// `y` points at `36 * mp * nt` elements, of which no other thread accesses those of these
+    /// units during the call.
+    unsafe fn products(&self, nt: usize, units: std::ops::Range<usize>, v: &[f32], y: SendPtr) {
         let (c, g) = (self.p.c, self.g);
-        assert!(v.len() >= ELEMS * c * nt && y.len().is_multiple_of(nt * M_BLOCK));
-        let units = y.len() / (nt * M_BLOCK);
+        let ys = ELEMS * M_BLOCK;
         // Weights too large to stay in L2 between blocks: prefetch each next panel.
         let prefetch = self.u.len() * 4 > PREFETCH_WEIGHT_BYTES;
-        for (k, yu) in y.chunks_exact_mut(nt * M_BLOCK).enumerate() {
-            let (e, mb) = ((u0 + k) / g.mb, (u0 + k) % g.mb);
-            let panel = &self.u[(e * g.mb + mb) * c * M_BLOCK..][..c * M_BLOCK];
-            let ve = &v[e * c * nt..][..c * nt];
+        for unit in units.clone() {
+            let (e, mb) = (unit / g.mb, unit % g.mb);
+            assert!(e < ELEMS);
+            // SAFETY: tile `t < nt` of this unit is at `yu + t * ys + 0..32`, inside `y`'s
+            // `36 * mp * nt` elements, and owned by this call (caller's contract).
+            let yu = unsafe { y.0.add((mb * nt * ELEMS + e) * M_BLOCK) };
+            if c == 0 {
+                for t in 0..nt {
+                    // SAFETY: as above.
+                    unsafe { std::ptr::write_bytes(yu.add(t * ys), 0, M_BLOCK) };
+                }
+                continue;
+            }
+            let panel = &self.u[unit * c * M_BLOCK..][..c * M_BLOCK];
+            let ve = &v[e * v_es(nt, c)..][..(c - 1) * v_cs(nt) + nt];
             match self.isa {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: AVX-512 was detected; `panel` is `c x 32`, `ve` is `c x nt` and `yu`
-                // is `nt x 32`, as `products_panel` needs.
+                // SAFETY: AVX-512 was detected; `panel` is `c x 32`, `ve` is `c x nt` (row
+                // stride `v_cs`), and `yu` as above.
                 Isa::Avx512 => unsafe {
                     // Units are panels in memory order: the next one follows this one.
-                    let next = (prefetch && k + 1 < units).then(|| &self.u[(u0 + k + 1) * c * M_BLOCK..]);
-                    x86::products_panel(c, nt, panel, ve, yu, next)
+                    let next = (prefetch && unit + 1 < units.end).then(|| &self.u[(unit + 1) * c * M_BLOCK..]);
+                    x86::products_panel(c, nt, v_cs(nt), panel, ve, yu, ys, next)
                 },
-                // yu[t][j] = sum_c ve[c][t] * panel[c][j]
-                _ => matmul_strided(nt, c, M_BLOCK, ve, 1, nt, panel, M_BLOCK, 1, yu, M_BLOCK, false, 1),
+                // yu[t * ys + j] = sum_ci ve[ci * cs + t] * panel[ci * 32 + j]
+                // SAFETY: the operands lie inside `ve` and `panel` (sliced above) and the
+                // destination as above; it overlaps neither.
+                _ => unsafe {
+                    gemm_raw(
+                        nt,
+                        M_BLOCK,
+                        c,
+                        yu,
+                        ys,
+                        1,
+                        false,
+                        ve.as_ptr(),
+                        1,
+                        v_cs(nt),
+                        panel.as_ptr(),
+                        M_BLOCK,
+                        1,
+                        1.0,
+                        1,
+                    )
+                },
             }
         }
     }
@@ -417,26 +484,24 @@ impl Ctx<'_> {
         assert!(y.len() >= ELEMS * g.mp * nt);
         let stage = &mut bufs.stage;
         stage.clear();
-        stage.resize(OUT_TILE * g.spix * L, 0.0);
+        stage.resize(OUT_TILE * g.sstride, 0.0);
         for grp in groups {
             let oc0 = grp * L;
             if oc0 >= p.m {
                 break;
             }
-            // Channel `oc0 + j` of tile `t` for element `e` is `y[e * es + t * 32 + j]`.
-            let yg = &y[(grp * L / M_BLOCK) * nt * M_BLOCK + grp * L % M_BLOCK..];
+            // Channel `oc0 + j` of tile `t` for element `e` is `yg[(t * 36 + e) * 32 + j]`.
+            let yg = &y[(grp * L / M_BLOCK) * nt * ELEMS * M_BLOCK + grp * L % M_BLOCK..];
             for ty in ty0..ty1 {
-                let t0 = (ty - ty0) * g.tx;
+                let yr = &yg[(ty - ty0) * g.tx * ELEMS * M_BLOCK..];
                 match self.isa {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: AVX-512 was detected; tiles `t0..t0 + tx` exist in `yg` for all
-                    // 36 elements (stride `mb * nt * 32`), and `stage` holds 4 rows of `spix
-                    // >= 4 * tx` pixels.
-                    Isa::Avx512 => unsafe { x86::output_row(self, &yg[t0 * M_BLOCK..], g.mb * nt * M_BLOCK, stage) },
+                    // SAFETY: AVX-512 was detected.
+                    Isa::Avx512 => unsafe { x86::output_row(self, yr, stage) },
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX2 and FMA were detected.
-                    Isa::Avx2 => unsafe { output_row_avx2(self, &yg[t0 * M_BLOCK..], g.mb * nt * M_BLOCK, stage) },
-                    _ => output_row_any(self, &yg[t0 * M_BLOCK..], g.mb * nt * M_BLOCK, stage),
+                    Isa::Avx2 => unsafe { output_row_avx2(self, yr, stage) },
+                    _ => output_row_any(self, yr, stage),
                 }
                 // SAFETY: the caller owns these rows of channels `oc0..oc0 + 16`.
                 unsafe { self.store_rows(b, ty, oc0, stage) };
@@ -459,7 +524,7 @@ impl Ctx<'_> {
             if oy >= p.oh {
                 break;
             }
-            let srow = &stage[bq * self.g.spix * L..][..self.g.spix * L];
+            let srow = &stage[bq * self.g.sstride..][..self.g.spix * L];
             // SAFETY: rows `oy` of planes `(b, oc0..oc0 + mcount)` lie inside the output; the
             // caller guarantees no other thread accesses them.
             let orow = unsafe { self.out.0.add((b * p.m + oc0) * plane + oy * p.ow) };
@@ -528,9 +593,8 @@ fn at6(s: &[[f32; L]; 6]) -> [[f32; L]; 4] {
 ///
 /// `dst[e * vs + t]` is valid for writes for `e < 36`, `t < tx`.
 #[inline(always)]
-unsafe fn input_row_any(ctx: &Ctx, rows: &[f32], dst: *mut f32, vs: usize) {
+unsafe fn input_row_any(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
     let g = ctx.g;
-    let vs = vs * ctx.p.c;
     for chunk in 0..g.chunks {
         // t[r][j] = (d B)[r][j], with d[r][k][l] = rows[r][4 * (16 * chunk + l) + k].
         let mut t = [[[0f32; L]; 6]; 6];
@@ -550,28 +614,28 @@ unsafe fn input_row_any(ctx: &Ctx, rows: &[f32], dst: *mut f32, vs: usize) {
             for (i, vv) in bt6(&col).iter().enumerate() {
                 let e = i * IN_TILE + j;
                 // SAFETY: tiles `16 * chunk .. 16 * chunk + n <= tx` (caller's contract).
-                unsafe { std::ptr::copy_nonoverlapping(vv.as_ptr(), dst.add(e * vs + chunk * L), n) };
+                unsafe { std::ptr::copy_nonoverlapping(vv.as_ptr(), dst.add(e * es + chunk * L), n) };
             }
         }
     }
 }
 
-/// The output transform of one tile row, portable build: `y[e * es + t * 32 + j]` is
-/// channel `j < 16` of tile `t` for element `e`; writes `stage[(bq * spix + x) * 16 + j]`.
+/// The output transform of one tile row, portable build: `y[(t * 36 + e) * 32 + j]` is
+/// channel `j < 16` of tile `t` for element `e`; writes `stage[bq * sstride + x * 16 + j]`.
 #[inline(always)]
-fn output_row_any(ctx: &Ctx, y: &[f32], es: usize, stage: &mut [f32]) {
+fn output_row_any(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
     let g = ctx.g;
     for tx in 0..g.tx {
         let mut s = [[[0f32; L]; 4]; 6]; // s[i][a] = (Y A)[i][a]
         for (i, si) in s.iter_mut().enumerate() {
             let row: [[f32; L]; 6] =
-                std::array::from_fn(|j| y[(i * IN_TILE + j) * es + tx * M_BLOCK..][..L].try_into().unwrap());
+                std::array::from_fn(|j| y[(tx * ELEMS + i * IN_TILE + j) * M_BLOCK..][..L].try_into().unwrap());
             *si = at6(&row);
         }
         for a in 0..OUT_TILE {
             let col: [[f32; L]; 6] = std::array::from_fn(|i| s[i][a]);
             for (bq, ob) in at6(&col).iter().enumerate() {
-                stage[(bq * g.spix + tx * OUT_TILE + a) * L..][..L].copy_from_slice(ob);
+                stage[bq * g.sstride + (tx * OUT_TILE + a) * L..][..L].copy_from_slice(ob);
             }
         }
     }
@@ -584,22 +648,22 @@ fn output_row_any(ctx: &Ctx, y: &[f32], es: usize, stage: &mut [f32]) {
 /// The CPU must support AVX2 and FMA; otherwise as [`input_row_any`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn input_row_avx2(ctx: &Ctx, rows: &[f32], dst: *mut f32, vs: usize) {
+unsafe fn input_row_avx2(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
     // SAFETY: forwarded.
-    unsafe { input_row_any(ctx, rows, dst, vs) }
+    unsafe { input_row_any(ctx, rows, dst, es) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn output_row_avx2(ctx: &Ctx, y: &[f32], es: usize, stage: &mut [f32]) {
-    output_row_any(ctx, y, es, stage)
+fn output_row_avx2(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
+    output_row_any(ctx, y, stage)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::activation;
     use super::super::simd512::{Epi, EpiV, act_dyn, lane_mask};
-    use super::{Ctx, IN_TILE, L, M_BLOCK, NT_MAX, OUT_TILE};
+    use super::{Ctx, ELEMS, IN_TILE, L, M_BLOCK, NT_MAX, OUT_TILE};
     use std::arch::x86_64::*;
 
     /// `B^T d` on six vectors.
@@ -643,9 +707,8 @@ mod x86 {
     ///
     /// AVX-512F; `dst[e * c * vs + t]` is valid for writes for `e < 36`, `t < tx`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn input_row(ctx: &Ctx, xp: &[f32], ty: usize, dst: *mut f32, vs: usize) {
+    pub(super) unsafe fn input_row(ctx: &Ctx, xp: &[f32], ty: usize, dst: *mut f32, es: usize) {
         let (p, g) = (ctx.p, ctx.g);
-        let es = vs * p.c;
         assert!(xp.len() >= p.h * p.w);
         // Lane l of `perm(z_a, idx_k, z_b)` is element 4 * (l % 8) + k of `z_a ++ z_b`.
         let idx: [__m512i; 4] = std::array::from_fn(|k| {
@@ -708,39 +771,44 @@ mod x86 {
         }
     }
 
-    /// `y[t][0..32] = sum_c panel[c][0..32] * v[c][t]` for `t < nt`: the products of one
+    /// `y[t * ys + 0..32] = sum_ci panel[ci][0..32] * v[ci * vs + t]` for `t < nt`: the products of one
     /// (element, panel) unit. With `next`, the first tile group also prefetches it (the next
     /// unit's panel, `c * 32` elements) into L2, while the rest of this panel's groups run.
     ///
     /// # Safety
     ///
-    /// AVX-512F. (The slices' lengths are checked.)
+    /// AVX-512F; `y[t * ys + 0..32]` is writable for `t < nt` and accessed by no other thread.
+    /// (The slices' lengths are checked.)
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn products_panel(
         c: usize,
         nt: usize,
+        vs: usize,
         panel: &[f32],
         v: &[f32],
-        y: &mut [f32],
+        y: *mut f32,
+        ys: usize,
         next: Option<&[f32]>,
     ) {
-        assert!(panel.len() >= c * M_BLOCK && v.len() >= c * nt && y.len() >= nt * M_BLOCK);
+        assert!(panel.len() >= c * M_BLOCK && (c == 0 || v.len() >= (c - 1) * vs + nt));
         let pf = next.filter(|n| n.len() >= c * M_BLOCK).map(|n| n.as_ptr());
         // Near-equal groups of at most NT_MAX tiles.
         let groups = nt.div_ceil(NT_MAX);
         let mut t0 = 0;
         for gi in 0..groups {
             let t1 = nt * (gi + 1) / groups;
-            let (u, vp, yp) = (panel.as_ptr(), v[t0..].as_ptr(), y[t0 * M_BLOCK..].as_mut_ptr());
-            let pf = if gi == 0 { pf } else { None };
+            // SAFETY: tile `t0` of `y` (caller's contract).
+            let (u, vp, yp) = (panel.as_ptr(), v[t0..].as_ptr(), unsafe { y.add(t0 * ys) });
             macro_rules! arms {
                 ($($n:literal)*) => {
                     // SAFETY: `u` has `c` rows of 32, `vp[ci * nt + j]` for `j < t1 - t0` stays
-                    // inside `v` (`t0 + (c - 1) * nt + t1 - t0 <= c * nt`), `yp` has `(t1 - t0)
-                    // * 32` elements inside `y`, and `pf` (if any) has `c` rows of 32.
+                    // inside `v` (`t0 + (c - 1) * vs + t1 - t0 <= (c - 1) * vs + nt`), `yp + j * ys +
+                    // 0..32` for `j < t1 - t0` are tiles of `y` (caller's contract), and `pf` (if
+                    // any) has `c` rows of 32.
                     match (t1 - t0, pf) {
-                        $(($n, None) => unsafe { micro::<$n, false>(c, u, vp, nt, yp, u) },)*
-                        $(($n, Some(pf)) => unsafe { micro::<$n, true>(c, u, vp, nt, yp, pf) },)*
+                        $(($n, None) => unsafe { micro::<$n, false>(c, u, vp, vs, yp, ys, (u, 1, 0)) },)*
+                        $(($n, Some(pf)) => unsafe { micro::<$n, true>(c, u, vp, vs, yp, ys, (pf, groups, gi)) },)*
                         (n, _) => unreachable!("tile group of {n}"),
                     }
                 };
@@ -750,13 +818,15 @@ mod x86 {
         }
     }
 
-    /// `y[j][0..32] = sum_ci u[ci][0..32] * v[ci * vs + j]` for `j < NT`; with `PF`, also
-    /// prefetches `pf[0..k * 32]` into L2.
+    /// `y[j * ys + 0..32] = sum_ci u[ci][0..32] * v[ci * vs + j]` for `j < NT`; with `PF`, also
+    /// prefetches rows `ci` of `pf.0` (`k` rows of 32) with `ci % pf.1 == pf.2` into L2: the
+    /// groups of a panel share the prefetching of the next one evenly.
     ///
     /// # Safety
     ///
     /// AVX-512F; `u[0..k * 32]` and `v[ci * vs + j]` (`ci < k`, `j < NT`) are readable,
-    /// `y[0..NT * 32]` writable; with `PF`, `pf[0..k * 32]` is inside one allocation.
+    /// `y[j * ys + 0..32]` writable for `j < NT`; with `PF`, `pf.0[0..k * 32]` is inside one
+    /// allocation.
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn micro<const NT: usize, const PF: bool>(
@@ -765,16 +835,23 @@ mod x86 {
         v: *const f32,
         vs: usize,
         y: *mut f32,
-        pf: *const f32,
+        ys: usize,
+        pf: (*const f32, usize, usize),
     ) {
         let mut a0 = [_mm512_setzero_ps(); NT];
         let mut a1 = [_mm512_setzero_ps(); NT];
+        // Iterations until the next prefetch.
+        let mut wait = pf.2;
         // SAFETY: the caller's contract.
         unsafe {
             for ci in 0..k {
                 if PF {
-                    _mm_prefetch::<_MM_HINT_T1>(pf.add(ci * M_BLOCK).cast());
-                    _mm_prefetch::<_MM_HINT_T1>(pf.add(ci * M_BLOCK + 16).cast());
+                    if wait == 0 {
+                        _mm_prefetch::<_MM_HINT_T1>(pf.0.add(ci * M_BLOCK).cast());
+                        _mm_prefetch::<_MM_HINT_T1>(pf.0.add(ci * M_BLOCK + 16).cast());
+                        wait = pf.1;
+                    }
+                    wait -= 1;
                 }
                 let u0 = _mm512_loadu_ps(u.add(ci * M_BLOCK));
                 let u1 = _mm512_loadu_ps(u.add(ci * M_BLOCK + 16));
@@ -786,8 +863,8 @@ mod x86 {
                 }
             }
             for j in 0..NT {
-                _mm512_storeu_ps(y.add(j * M_BLOCK), a0[j]);
-                _mm512_storeu_ps(y.add(j * M_BLOCK + 16), a1[j]);
+                _mm512_storeu_ps(y.add(j * ys), a0[j]);
+                _mm512_storeu_ps(y.add(j * ys + 16), a1[j]);
             }
         }
     }
@@ -796,23 +873,22 @@ mod x86 {
     ///
     /// # Safety
     ///
-    /// AVX-512F; `y[e * es + t * 32 + 0..16]` readable for `e < 36`, `t < tx`; `stage` holds
-    /// four rows of `spix >= 4 * tx` pixels of sixteen.
+    /// AVX-512F. (The slices' lengths are checked.)
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn output_row(ctx: &Ctx, y: &[f32], es: usize, stage: &mut [f32]) {
+    pub(super) unsafe fn output_row(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
         let g = ctx.g;
-        assert!(y.len() >= 35 * es + (g.tx - 1) * M_BLOCK + L && stage.len() >= OUT_TILE * g.spix * L);
+        assert!(y.len() >= (g.tx * ELEMS - 1) * M_BLOCK + L && stage.len() >= OUT_TILE * g.sstride);
         for tx in 0..g.tx {
             // SAFETY: the bounds asserted above.
             unsafe {
-                let yt = y.as_ptr().add(tx * M_BLOCK);
+                let yt = y.as_ptr().add(tx * ELEMS * M_BLOCK);
                 let s: [[__m512; 4]; 6] = std::array::from_fn(|i| {
-                    at6(std::array::from_fn(|j| _mm512_loadu_ps(yt.add((i * IN_TILE + j) * es))))
+                    at6(std::array::from_fn(|j| _mm512_loadu_ps(yt.add((i * IN_TILE + j) * M_BLOCK))))
                 });
                 for a in 0..OUT_TILE {
                     let o = at6(std::array::from_fn(|i| s[i][a]));
                     for (bq, ob) in o.into_iter().enumerate() {
-                        _mm512_storeu_ps(stage.as_mut_ptr().add((bq * g.spix + tx * OUT_TILE + a) * L), ob);
+                        _mm512_storeu_ps(stage.as_mut_ptr().add(bq * g.sstride + (tx * OUT_TILE + a) * L), ob);
                     }
                 }
             }
@@ -911,7 +987,7 @@ mod x86 {
                     let t = std::time::Instant::now();
                     for _ in 0..reps {
                         // SAFETY: AVX-512F checked above.
-                        unsafe { products_panel(c, nt, &panel, &v, &mut y, None) };
+                        unsafe { products_panel(c, nt, nt, &panel, &v, y.as_mut_ptr(), M_BLOCK, None) };
                     }
                     best = best.min(t.elapsed().as_secs_f64());
                 }
@@ -1336,7 +1412,7 @@ mod phases {
             let plan = BlockPlan::choose(&p, 1);
             let (ty0, ty1) = (0, plan.rows);
             let nt = (ty1 - ty0) * g.tx;
-            let mut v = vec![0f32; ELEMS * p.c * nt];
+            let mut v = vec![0f32; v_len(nt, p.c)];
             let mut y = vec![0f32; ELEMS * g.mp * nt];
             let ctx = Ctx {
                 p: &p,
@@ -1362,9 +1438,34 @@ mod phases {
             let vp = SendPtr(v.as_mut_ptr());
             // SAFETY: single thread, buffers sized for the block.
             let ti = time(&mut || unsafe { ctx.input_transform(0, ty0, ty1, 0..p.c, vp, &mut bufs) });
-            let tp = time(&mut || ctx.products(nt, 0, &v, &mut y));
+            let yp = SendPtr(y.as_mut_ptr());
+            // SAFETY: single thread, buffers sized for the block.
+            let tp = time(&mut || unsafe { ctx.products(nt, 0..ELEMS * g.mb, &v, yp) });
             // SAFETY: as above.
             let to = time(&mut || unsafe { ctx.output_transform(0, ty0, ty1, 0..g.mp / L, &y, &mut bufs) });
+            // The output phase's two halves: transform into the stage, and the transposing store.
+            let mut stage = vec![0f32; OUT_TILE * g.sstride];
+            #[cfg(target_arch = "x86_64")]
+            let (to1, to2) = (
+                time(&mut || {
+                    for grp in 0..g.mp / L {
+                        let yg = &y[(grp * L / M_BLOCK) * nt * ELEMS * M_BLOCK + grp * L % M_BLOCK..];
+                        for ty in ty0..ty1 {
+                            // SAFETY: test on an AVX-512 machine.
+                            unsafe { x86::output_row(&ctx, &yg[(ty - ty0) * g.tx * ELEMS * M_BLOCK..], &mut stage) };
+                        }
+                    }
+                }),
+                time(&mut || {
+                    for grp in 0..g.mp / L {
+                        for ty in ty0..ty1 {
+                            // SAFETY: single thread.
+                            unsafe { ctx.store_rows(0, ty, grp * L, &stage) };
+                        }
+                    }
+                }),
+            );
+            println!("   output_row {to1:.1} us, store_rows {to2:.1} us");
             let blocks = g.ty.div_ceil(plan.rows) as f64;
             let gemm_gf = (2 * ELEMS * g.mp * p.c * nt) as f64 / 1e3 / tp;
             println!(
