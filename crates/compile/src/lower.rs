@@ -267,14 +267,14 @@ fn batch_norm_affine_steps(name: &str, eps: f32, params: [ValId; 4], p: &mut Pro
     (scale, shift)
 }
 
-/// Fewest input channels, output channels and output rows/columns for which Winograd F(4x4,
-/// 3x3) beats im2col + GEMM (measured on ResNet and VGG shapes; the transforms cost about as
-/// much per tile as a few channels' products, and a tile is 4x4).
+/// Fewest input channels, output channels and output rows/columns for which Winograd beats
+/// im2col + GEMM (measured on ResNet and VGG shapes: the transforms cost about as much per
+/// tile as a few channels' products; F(2x2, 3x3) still wins at 7x7 with 512 channels).
 const WINOGRAD_MIN_CHANNELS: usize = 16;
-const WINOGRAD_MIN_SIZE: usize = 8;
+const WINOGRAD_MIN_SIZE: usize = 7;
 
-/// Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1, undilated, ungrouped,
-/// and large enough for the transforms to pay off.
+/// Whether a convolution runs as Winograd: 3x3, stride 1, undilated, ungrouped, and large
+/// enough for the transforms to pay off.
 fn winograd_pays(
     kernel: [u32; 2],
     strides: [u32; 2],
@@ -297,6 +297,20 @@ fn winograd_pays(
         && y[3] >= WINOGRAD_MIN_SIZE
 }
 
+/// The Winograd variant for `c` input and `m` output channels and an `oh x ow` output:
+/// F(4x4, 3x3) does 1.8x fewer multiplications than F(2x2, 3x3), but its 4x4 tiles overhang
+/// small outputs (14x14 takes 16x16) and its transformed weights are 2.25x larger, which
+/// dominates when few tiles share them. Measured on ResNet/VGG shapes: F(2x2) is faster at
+/// 14x14 and below with 256 channels or more (and at 7x7, where F(4x4) loses to im2col),
+/// F(4x4) at 28x28 and above, and on small-channel layers of any size.
+fn winograd_variant(c: usize, m: usize, oh: usize, ow: usize) -> hetc_plan::winograd::Variant {
+    use hetc_plan::winograd::Variant;
+    let tiles = oh.div_ceil(4) * ow.div_ceil(4);
+    let overhang = (tiles * 16) as f64 / (oh * ow).max(1) as f64;
+    let weight_bytes = Variant::F4x4.weight_shape(m, c).iter().product::<usize>() * 4;
+    if overhang > 1.2 || (tiles < 32 && weight_bytes > 1 << 20) { Variant::F2x2 } else { Variant::F4x4 }
+}
+
 /// Replaces the weights of every Winograd convolution by their transform (after fusion has
 /// folded batch normalisations into them); a convolution whose weights are not constant f32
 /// after all falls back to im2col.
@@ -307,11 +321,13 @@ pub(crate) fn transform_winograd_weights(p: &mut Program) {
             continue;
         }
         let w = p.steps[s].inputs[1];
+        let y = &p.values[p.steps[s].outputs[0]].ty.shape;
         let transformed = match p.constant(w) {
             Some(t) if t.dtype() == hetc_ir::DType::F32 && t.shape().len() == 4 && t.shape()[2..] == [3, 3] => {
                 let (m, c) = (t.shape()[0], t.shape()[1]);
-                let u = hetc_plan::winograd::transform_weights(&t.to_f32_vec(), m, c);
-                Some(Tensor::from_f32(hetc_plan::winograd::weight_shape(m, c).to_vec(), &u))
+                let v = winograd_variant(c, m, y[2], y[3]);
+                let u = v.transform_weights(&t.to_f32_vec(), m, c);
+                Some(Tensor::from_f32(v.weight_shape(m, c).to_vec(), &u))
             }
             _ => None,
         };

@@ -138,9 +138,10 @@ pub enum ConvAlgo {
     Depthwise,
     /// Unfold patches (im2col) and multiply.
     Im2colGemm,
-    /// Winograd F(4x4, 3x3) for 3x3, stride 1, undilated, ungrouped convolutions. The weight
-    /// input holds the transformed weights in the layout of [`crate::winograd`]
-    /// (`[36, ceil(M/32), C, 32]`) instead of `[M, C, 3, 3]`.
+    /// Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3, stride 1, undilated, ungrouped
+    /// convolutions. The weight input holds the transformed weights in the layout of
+    /// [`crate::winograd`] (`[36 or 16, ceil(M/32), C, 32]`, the first dimension telling the
+    /// variants apart) instead of `[M, C, 3, 3]`.
     Winograd,
 }
 

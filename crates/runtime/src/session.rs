@@ -172,17 +172,19 @@ impl<'p> Session<'p> {
         let Session { weights, steps, names, arena, scratch, pool, threads, .. } = self;
         let threads = *threads;
         pool.install(|| {
-            for (i, step) in steps.iter().enumerate() {
-                let start = timings.is_some().then(Instant::now);
-                exec::execute(step, arena, weights, scratch, threads);
-                if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
-                    t.push(StepTiming {
-                        name: names[i].0.clone(),
-                        kernel: names[i].1,
-                        seconds: start.elapsed().as_secs_f64(),
-                    });
+            crate::cpu::spin::with_awake_workers(threads, || {
+                for (i, step) in steps.iter().enumerate() {
+                    let start = timings.is_some().then(Instant::now);
+                    exec::execute(step, arena, weights, scratch, threads);
+                    if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
+                        t.push(StepTiming {
+                            name: names[i].0.clone(),
+                            kernel: names[i].1,
+                            seconds: start.elapsed().as_secs_f64(),
+                        });
+                    }
                 }
-            }
+            })
         });
         Ok(self.collect_outputs())
     }

@@ -55,6 +55,11 @@ fn dims4(s: &[usize]) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
+/// The Winograd variant whose layout the weights `w` have (`prepare` checked that it is one).
+fn winograd_variant(w: &[usize], geom: &conv::Conv2d) -> hetc_plan::winograd::Variant {
+    hetc_plan::winograd::Variant::of_weight_shape(w, geom.m, geom.c).expect("prepare checks winograd weights")
+}
+
 /// The most scratch elements [`execute`] grows `scratch` to for `step`, so that a session can
 /// reserve it up front and fail cleanly if it cannot be had.
 pub fn scratch_len(step: &Prepared, threads: usize) -> usize {
@@ -63,7 +68,7 @@ pub fn scratch_len(step: &Prepared, threads: usize) -> usize {
         Kernel::Conv(c) => {
             let geom = conv::Conv2d::from_params(c, dims4(&ins[0]), dims4(&outs[0]));
             match c.algo {
-                ConvAlgo::Winograd => winograd::scratch_len(&geom, threads),
+                ConvAlgo::Winograd => winograd::scratch_len(&geom, winograd_variant(&ins[1], &geom), threads),
                 _ => conv::conv2d_scratch_len(&geom, threads),
             }
         }
@@ -89,6 +94,7 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             if c.algo == ConvAlgo::Winograd {
                 winograd::conv2d_winograd(
                     &geom,
+                    winograd_variant(&ins[1], &geom),
                     inputs[0],
                     inputs[1],
                     bias,

@@ -3,3 +3,4 @@
 pub(crate) mod exec;
 pub mod kernels;
 pub(crate) mod prepare;
+pub(crate) mod spin;

@@ -144,8 +144,13 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                     c.kernel == [3, 3] && c.strides == [1, 1] && c.dilations == [1, 1] && c.group == 1,
                     "winograd algorithm on a convolution that is not 3x3, stride 1, undilated and ungrouped"
                 );
-                let want = hetc_plan::winograd::weight_shape(y[1], x[1]);
-                ensure!(*w == want, "winograd weights {w:?} must be {want:?}");
+                use hetc_plan::winograd::Variant;
+                ensure!(
+                    Variant::of_weight_shape(w, y[1], x[1]).is_some(),
+                    "winograd weights {w:?} must be {:?} or {:?}",
+                    Variant::F4x4.weight_shape(y[1], x[1]),
+                    Variant::F2x2.weight_shape(y[1], x[1])
+                );
                 logical = vec![y[1], x[1], 3, 3];
                 &logical
             } else {

@@ -336,6 +336,7 @@ mod tests {
     }
 
     /// (n, c, h, w, multiplier, k, stride, pads [t, l, b, r]).
+    #[allow(clippy::too_many_arguments)]
     fn geom(n: usize, c: usize, h: usize, w: usize, mult: usize, k: usize, s: usize, pads: [usize; 4]) -> Conv2d {
         dilated(n, c, h, w, mult, k, s, 1, pads)
     }

@@ -11,12 +11,15 @@
 //! applied to the accumulators before they are stored, so the output is written once.
 //!
 //! Pixels go in chunks whose input stays in cache while every block of output channels runs
-//! over the chunk; with long reductions, each 64-pixel tile is first copied to a contiguous
-//! buffer (strided rows defeat the prefetchers and the TLB). Large products (many output
-//! channels and a long reduction over many pixels) are left to the `gemm` crate, whose packed,
-//! cache-blocked loops run them at the FMA units' peak. With several threads, (image, group,
-//! channel block, pixel block) items are split statically over the threads, each with its
-//! own part of the scratch buffer.
+//! over the chunk. With many output channels and a long reduction, each 64-pixel tile is
+//! first copied to a contiguous buffer (strided rows defeat the prefetchers and the TLB), in
+//! parts of 128 reduction steps that stay in L1; the partial sums go through the output. A
+//! few pixels past a multiple of 16 (7x7 = 48 + 1, 14x14 = 192 + 4) are computed as dot
+//! products over the reduction instead of mostly-masked vectors. Large products (many output
+//! channels and a long reduction over many pixels, whose weights outgrow L2) are left to the
+//! `gemm` crate, whose packed, cache-blocked loops run them faster. With several threads,
+//! (image, group, channel block, pixel block) items are split statically over the threads,
+//! each with its own part of the scratch buffer.
 
 use hetc_plan::Activation;
 
@@ -53,15 +56,16 @@ pub(crate) fn pointwise(
 }
 
 /// Whether [`pointwise`] computes this pointwise convolution: on an AVX-512 CPU, unless the
-/// product is large (output channels and input channels per group both at least 256, over at
-/// least 128 pixels), which the `gemm` crate runs faster.
+/// product is large (output channels and input channels per group both at least 512, over at
+/// least 128 pixels): there the weights outgrow L2 and the `gemm` crate's cache blocking
+/// runs it faster.
 pub(crate) fn pointwise_covers(p: &Conv2d) -> bool {
     let (cg, mg, pix) = (p.c / p.group.max(1), p.m / p.group.max(1), p.oh * p.ow);
     super::simd512::available() && !(cg.min(mg) >= GEMM_MIN_MK && pix >= GEMM_MIN_PIXELS)
 }
 
 /// See [`pointwise_covers`].
-const GEMM_MIN_MK: usize = 256;
+const GEMM_MIN_MK: usize = 512;
 const GEMM_MIN_PIXELS: usize = 128;
 
 /// Scratch elements [`pointwise`] uses for this (pointwise) geometry.
@@ -138,11 +142,17 @@ mod x86 {
     /// Input elements (`k` rows by a range of pixels) that stay in cache while every block
     /// of output channels reads them.
     const CHUNK_ELEMS: usize = 1 << 17;
-    /// Shortest reduction and fewest output channels for which input tiles are packed.
+    /// Shortest reduction and fewest output channels for which input tiles are packed (with
+    /// fewer output-channel blocks reading a tile, the copy costs more than it saves).
     const PACK_MIN_K: usize = 64;
-    const PACK_MIN_M: usize = 4 * MR;
+    const PACK_MIN_M: usize = 128;
+    /// Reduction steps per pass over a packed tile: a 128 x 64 tile part (32 KiB) stays in L1
+    /// while every output-channel block reads it.
+    const KC_MAX: usize = 128;
     /// Elements of an unfolded (im2col) tile of a grouped convolution.
     const COL_ELEMS: usize = 1 << 16;
+    /// Most trailing pixels (past a multiple of 16) computed as dot products (see [`dot`]).
+    const DOT_MAX: usize = 4;
 
     /// Whether a product copies each input tile into a contiguous buffer before the
     /// output-channel blocks read it: worth it when many blocks reuse a long tile (the strided
@@ -151,9 +161,21 @@ mod x86 {
         k >= PACK_MIN_K && m >= PACK_MIN_M
     }
 
-    /// Scratch elements one worker needs.
-    fn worker_scratch(pack: bool, k: usize) -> usize {
-        if pack { k * NT } else { 0 }
+    /// Reduction steps per pass over a packed tile (all of them when not packing).
+    fn kc(pack: bool, k: usize) -> usize {
+        if pack { k.div_ceil(k.div_ceil(KC_MAX)) } else { k }
+    }
+
+    /// Trailing pixels of a product of `n` pixels computed as dot products.
+    fn dot_tail(n: usize) -> usize {
+        let r = n % 16;
+        if r <= DOT_MAX { r } else { 0 }
+    }
+
+    /// Scratch elements one worker needs: a packed tile, and the transposed input columns of
+    /// the dot-product tail.
+    fn worker_scratch(pack: bool, k: usize, n: usize) -> usize {
+        (if pack { kc(pack, k) * NT } else { 0 }) + dot_tail(n) * k
     }
 
     /// One fused product `out = act(w · x + bias + (accumulate ? out : 0))` on raw strided
@@ -195,7 +217,7 @@ mod x86 {
             let nch = tiles.min(want).max(1);
             (want.div_ceil(nch).min(mblocks).max(1), nch)
         };
-        (mch, nch, worker_scratch(pack, k))
+        (mch, nch, worker_scratch(pack, k, n))
     }
 
     fn workers(items: usize, threads: usize) -> usize {
@@ -306,7 +328,7 @@ mod x86 {
     pub(super) fn grouped_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (kdim, pix) = (p.c / p.group * p.kh * p.kw, p.oh * p.ow);
         let tile = col_tile(kdim, pix);
-        kdim * tile * workers(p.n * p.group * pix.div_ceil(tile), threads)
+        (kdim * (tile + DOT_MAX)) * workers(p.n * p.group * pix.div_ceil(tile), threads)
     }
 
     /// Pixels per unfolded tile of a grouped convolution.
@@ -351,13 +373,16 @@ mod x86 {
         let ntiles = pix.div_ceil(tile);
         let items = p.n * p.group * ntiles;
         let workers = workers(items, threads);
+        // Per worker: the unfolded tile, then room for the dot-product tail's columns.
         let col_len = kdim * tile;
-        if scratch.len() < workers * col_len {
-            scratch.resize(workers * col_len, 0.0);
+        let per = kdim * (tile + DOT_MAX);
+        if scratch.len() < workers * per {
+            scratch.resize(workers * per, 0.0);
         }
         let epi = Epi::new(act);
         let dst = OutPtr(out.as_mut_ptr());
-        let run = |t: usize, col: &mut [f32]| {
+        let run = |t: usize, buf: &mut [f32]| {
+            let (col, tail) = buf.split_at_mut(col_len);
             for it in items * t / workers..items * (t + 1) / workers {
                 let (ng, ti) = (it / ntiles, it % ntiles);
                 let (b, g) = (ng / p.group, ng % p.group);
@@ -385,13 +410,13 @@ mod x86 {
                 // SAFETY: the job's `mg` output rows of `len` pixels (stride `pix`) are this
                 // item's block, written by this worker only; `w` rows and the unfolded tile
                 // are inside their slices; the CPU supports AVX-512F (checked by the caller).
-                unsafe { run_item(&job, 0, mg, 0, len, &mut []) };
+                unsafe { run_item(&job, 0, mg, 0, len, tail) };
             }
         };
         if workers <= 1 {
-            run(0, &mut scratch[..col_len]);
+            run(0, &mut scratch[..per]);
         } else {
-            scratch[..workers * col_len].par_chunks_mut(col_len).enumerate().for_each(|(t, col)| run(t, col));
+            scratch[..workers * per].par_chunks_mut(per).enumerate().for_each(|(t, buf)| run(t, buf));
         }
     }
 
@@ -400,28 +425,60 @@ mod x86 {
     ///
     /// Columns go in chunks whose input stays in cache; within a chunk each block of output
     /// channels runs over all its tiles, so that every output row is written in long runs.
-    /// When tiles are packed, a chunk is one tile.
+    /// When tiles are packed, a chunk is one tile, and long reductions go in passes over
+    /// parts of the tile (the partial sums go through the output; the last pass applies the
+    /// epilogue). A few trailing pixels past a multiple of 16 are dot products instead.
     ///
     /// # Safety
     ///
     /// As [`product`], for this block, which no other thread touches.
     unsafe fn run_item(g: &Product, i0: usize, i1: usize, j0: usize, j1: usize, buf: &mut [f32]) {
+        let tail = if j1 == g.n { dot_tail(j1 - j0) } else { 0 };
+        let jv = j1 - tail;
+        let kc = kc(g.pack, g.k);
+        let (pbuf, tbuf) = buf.split_at_mut(if g.pack { kc * NT } else { 0 });
+        let tail = (tail > 0).then(|| {
+            let tb = &mut tbuf[..tail * g.k];
+            // SAFETY: columns `jv..j1` of the `k` rows of `x` are inside it (caller's contract).
+            for (t, col) in tb.chunks_exact_mut(g.k).enumerate() {
+                for (kk, v) in col.iter_mut().enumerate() {
+                    *v = unsafe { *g.x.add(kk * g.ldx + jv + t) };
+                }
+            }
+            Tail { j: jv, len: tail, cols: tb.as_ptr() }
+        });
         let chunk = if g.pack { NT } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
         let mut jc = j0;
-        while jc < j1 {
-            let je = j1.min(jc + chunk);
+        while jc < jv {
+            let je = jv.min(jc + chunk);
+            // The tail goes with the last chunk (its last pass), each channel block's right
+            // after its tiles, while their weights are in cache.
+            let t = if je == jv { tail } else { None };
             // SAFETY: rows `0..k`, columns `jc..je` of `x` are inside it (caller's contract);
-            // when packing, the buffer has `k * NT` elements.
+            // when packing, the buffer has `kc * NT` elements.
             unsafe {
-                let src = g.x.add(jc);
                 if g.pack {
-                    pack_tile(src, g.ldx, g.k, je - jc, buf[..g.k * NT].as_mut_ptr());
-                    blocks(g, i0, i1, jc, je, |_| (buf.as_ptr(), NT));
+                    let mut k0 = 0;
+                    while k0 < g.k {
+                        let k1 = g.k.min(k0 + kc);
+                        pack_tile(g.x.add(k0 * g.ldx + jc), g.ldx, k1 - k0, je - jc, pbuf.as_mut_ptr());
+                        let ks = Steps { k0, k1, first: k0 == 0, last: k1 == g.k };
+                        blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, |_| (pbuf.as_ptr(), NT));
+                        k0 = k1;
+                    }
                 } else {
-                    blocks(g, i0, i1, jc, je, |j| (src.add(j - jc), g.ldx));
+                    let src = g.x.add(jc);
+                    let ks = Steps { k0: 0, k1: g.k, first: true, last: true };
+                    blocks(g, i0, i1, jc, je, ks, t, |j| (src.add(j - jc), g.ldx));
                 }
             }
             jc = je;
+        }
+        if jv == j0 {
+            // Only a tail.
+            let ks = Steps { k0: 0, k1: g.k, first: true, last: true };
+            // SAFETY: as above; no tiles.
+            unsafe { blocks(g, i0, i1, jv, jv, ks, tail, |_| (g.x, g.ldx)) };
         }
         if let Some(post) = g.epi.post {
             for r in i0..i1 {
@@ -432,12 +489,34 @@ mod x86 {
         }
     }
 
+    /// Trailing columns `j..j+len` computed by [`dot`] from their transposed copy `cols`.
+    #[derive(Clone, Copy)]
+    struct Tail {
+        j: usize,
+        len: usize,
+        cols: *const f32,
+    }
+
+    /// The part `k0..k1` of the reduction that one kernel call adds: the first part starts
+    /// from the residual (or zero), the others from the partial sums in the output, and the
+    /// last one applies the epilogue.
+    #[derive(Clone, Copy)]
+    struct Steps {
+        k0: usize,
+        k1: usize,
+        first: bool,
+        last: bool,
+    }
+
     /// Every (6-channel block, 64-pixel tile) of rows `i0..i1`, columns `jc..je`, channel
-    /// blocks outside; `src(j)` gives the input rows of the tile at column `j`.
+    /// blocks outside, reduction steps `ks`; `src(j)` gives the input rows `k0..k1` of the
+    /// tile at column `j` (and their stride). Each channel block then computes `tail`, if any.
     ///
     /// # Safety
     ///
     /// As [`run_item`]; `src(j)` is valid for `k` rows (its stride) of the tile's columns.
+    // The arguments are the loop bounds of one block plan; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn blocks(
         g: &Product,
@@ -445,6 +524,8 @@ mod x86 {
         i1: usize,
         jc: usize,
         je: usize,
+        ks: Steps,
+        tail: Option<Tail>,
         src: impl Fn(usize) -> (*const f32, usize),
     ) {
         let mut i = i0;
@@ -462,12 +543,12 @@ mod x86 {
                     macro_rules! rows {
                         ($v:literal) => {
                             match mr {
-                                6 => kernel::<6, $v>(g, i, j, last, xt, ldx),
-                                5 => kernel::<5, $v>(g, i, j, last, xt, ldx),
-                                4 => kernel::<4, $v>(g, i, j, last, xt, ldx),
-                                3 => kernel::<3, $v>(g, i, j, last, xt, ldx),
-                                2 => kernel::<2, $v>(g, i, j, last, xt, ldx),
-                                _ => kernel::<1, $v>(g, i, j, last, xt, ldx),
+                                6 => kernel::<6, $v>(g, i, j, last, xt, ldx, ks),
+                                5 => kernel::<5, $v>(g, i, j, last, xt, ldx, ks),
+                                4 => kernel::<4, $v>(g, i, j, last, xt, ldx, ks),
+                                3 => kernel::<3, $v>(g, i, j, last, xt, ldx, ks),
+                                2 => kernel::<2, $v>(g, i, j, last, xt, ldx, ks),
+                                _ => kernel::<1, $v>(g, i, j, last, xt, ldx, ks),
                             }
                         };
                     }
@@ -479,6 +560,30 @@ mod x86 {
                     }
                 }
                 j += tw;
+            }
+            if let Some(t) = tail {
+                // SAFETY: rows `i..i+mr`, columns `t.j..t.j+t.len` of the block, whose
+                // transposed input columns are at `t.cols` (caller's contract).
+                unsafe {
+                    macro_rules! rows {
+                        ($t:literal) => {
+                            match mr {
+                                6 => dot::<6, $t>(g, i, t.j, t.cols),
+                                5 => dot::<5, $t>(g, i, t.j, t.cols),
+                                4 => dot::<4, $t>(g, i, t.j, t.cols),
+                                3 => dot::<3, $t>(g, i, t.j, t.cols),
+                                2 => dot::<2, $t>(g, i, t.j, t.cols),
+                                _ => dot::<1, $t>(g, i, t.j, t.cols),
+                            }
+                        };
+                    }
+                    match t.len {
+                        1 => rows!(1),
+                        2 => rows!(2),
+                        3 => rows!(3),
+                        _ => rows!(4),
+                    }
+                }
             }
             i += mr;
         }
@@ -526,14 +631,24 @@ mod x86 {
         last: u16,
         x: *const f32,
         ldx: usize,
+        ks: Steps,
     ) {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
         // SAFETY: rows `i..i+R` of `w` have `k` elements each; the `k` rows at `x` have the
         // tile's columns (the masked lanes excepted); the caller guarantees both.
         unsafe {
             let w = g.w.add(i * g.ldw);
+            // The next channel block's weight rows, fetched ahead (the first tile of a chunk
+            // reads them from memory).
+            let pf_rows = g.m.saturating_sub(i + R).min(R);
+            let pf = w.wrapping_add(R * g.ldw);
             let mut xp = x;
-            for kk in 0..g.k {
+            for kk in ks.k0..ks.k1 {
+                if kk % 16 == 0 {
+                    for r in 0..pf_rows {
+                        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(r * g.ldw + kk).cast());
+                    }
+                }
                 let xv: [__m512; V] = std::array::from_fn(|v| {
                     if v + 1 == V {
                         _mm512_maskz_loadu_ps(last, xp.add(v * 16))
@@ -551,22 +666,68 @@ mod x86 {
             }
         }
         let ev = EpiV::new(&g.epi);
+        let read = g.accumulate || !ks.first;
         for (r, acc) in acc.iter().enumerate() {
             // SAFETY: bias has `m > i + r` elements; the output row `i + r` has columns
             // `j..j+16*V` outside the masked lanes (caller's contract).
             unsafe {
                 let b = match g.bias {
-                    Some(b) => _mm512_set1_ps(*b.add(i + r)),
-                    None => _mm512_setzero_ps(),
+                    Some(b) if ks.last => _mm512_set1_ps(*b.add(i + r)),
+                    _ => _mm512_setzero_ps(),
                 };
                 let orow = g.out.add((i + r) * g.ldo + j);
                 for (v, &a) in acc.iter().enumerate() {
                     let m = if v + 1 == V { last } else { u16::MAX };
                     let mut t = _mm512_add_ps(a, b);
-                    if g.accumulate {
+                    if read {
                         t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, orow.add(v * 16)));
                     }
-                    _mm512_mask_storeu_ps(orow.add(v * 16), m, act_dyn(g.epi.kind, t, &ev));
+                    if ks.last {
+                        t = act_dyn(g.epi.kind, t, &ev);
+                    }
+                    _mm512_mask_storeu_ps(orow.add(v * 16), m, t);
+                }
+            }
+        }
+    }
+
+    /// Rows `i..i+R`, columns `j..j+T` as dot products over the reduction, 16 steps at a
+    /// time: for a few pixels this needs `1/16` of the multiply-adds of a masked vector.
+    /// `tb` holds the `T` input columns transposed (`T x k`).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX-512F; the rows and columns are inside the product, `tb` has
+    /// `T * k` elements, and no other thread touches the output block.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot<const R: usize, const T: usize>(g: &Product, i: usize, j: usize, tb: *const f32) {
+        let mut acc = [[_mm512_setzero_ps(); T]; R];
+        let mut kk = 0;
+        // SAFETY: lanes below `k - kk` of weight rows `i..i+R` and of the `T` columns of `tb`.
+        unsafe {
+            while kk < g.k {
+                let m = lane_mask(0, (g.k - kk).min(16));
+                let xv: [__m512; T] = std::array::from_fn(|t| _mm512_maskz_loadu_ps(m, tb.add(t * g.k + kk)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let wv = _mm512_maskz_loadu_ps(m, g.w.add((i + r) * g.ldw + kk));
+                    for t in 0..T {
+                        acc[t] = _mm512_fmadd_ps(wv, xv[t], acc[t]);
+                    }
+                }
+                kk += 16;
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: bias has `m > i + r` elements; output row `i + r` has columns `j..j+T`.
+            unsafe {
+                let b = g.bias.map_or(0.0, |b| *b.add(i + r));
+                let orow = g.out.add((i + r) * g.ldo + j);
+                for (t, &a) in acc.iter().enumerate() {
+                    let mut v = _mm512_reduce_add_ps(a) + b;
+                    if g.accumulate {
+                        v += *orow.add(t);
+                    }
+                    *orow.add(t) = activation::apply_scalar(g.epi.scalar, v);
                 }
             }
         }
@@ -648,6 +809,11 @@ mod tests {
             geom(2, 96, 10, 13, 62, 2),
             // many channels, few pixels (covered); many pixels too (left to `gemm`)
             geom(1, 500, 9, 9, 600, 1),
+            // packed tiles in several reduction passes, with tails of every width
+            geom(1, 300, 7, 7, 130, 1),
+            geom(2, 200, 9, 11, 140, 1),
+            geom(1, 129, 10, 13, 128, 1),
+            geom(1, 257, 3, 43, 131, 1),
             geom(1, 260, 13, 11, 270, 1),
         ];
         let acts = [

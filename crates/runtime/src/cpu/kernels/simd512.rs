@@ -40,11 +40,14 @@ pub(crate) struct Epi {
     pub b: f32,
     /// An activation the kernel does not evaluate: the caller applies it to the stored result.
     pub post: Option<Activation>,
+    /// The activation evaluated in registers, for scalar edges of a kernel (`Identity` when
+    /// it is left to `post`).
+    pub scalar: Activation,
 }
 
 impl Epi {
     pub fn new(act: Activation) -> Epi {
-        let e = |kind, a, b| Epi { kind, a, b, post: None };
+        let e = |kind, a, b| Epi { kind, a, b, post: None, scalar: act };
         match act {
             Activation::Identity => e(ACT_NONE, 0.0, 0.0),
             Activation::Relu => e(ACT_RELU, 0.0, 0.0),
@@ -52,7 +55,7 @@ impl Epi {
             Activation::LeakyRelu { alpha } => e(ACT_LEAKY, alpha, 0.0),
             Activation::HardSigmoid { alpha, beta } => e(ACT_HARD_SIGMOID, alpha, beta),
             Activation::HardSwish => e(ACT_HARD_SWISH, 0.0, 0.0),
-            other => Epi { kind: ACT_NONE, a: 0.0, b: 0.0, post: Some(other) },
+            other => Epi { kind: ACT_NONE, a: 0.0, b: 0.0, post: Some(other), scalar: Activation::Identity },
         }
     }
 }

@@ -1,27 +1,33 @@
-//! Winograd F(4x4, 3x3) convolution (3x3, stride 1, undilated, one group; any padding).
+//! Winograd convolution, F(4x4, 3x3) or F(2x2, 3x3) (3x3, stride 1, undilated, one group;
+//! any padding).
 //!
 //! The compiler transforms the weights once into `U` (layout in [`hetc_plan::winograd`]:
-//! `[36, ceil(M/32), C, 32]`). Per block of tile rows of one image:
+//! `[a², ceil(M/32), C, 32]` with `a = 6` or `4` the input tile). Per block of tile rows of
+//! one image:
 //!
-//! 1. **input transform**: every 6x6 input patch (zero outside the image) becomes `B^T d B`,
-//!    sixteen horizontally adjacent tiles at a time, into `V: [36][C][tiles]`;
-//! 2. **36 matrix products** `Y_e = U_e · V_e` (`[M x C] x [C x tiles]`) by a register-blocked
-//!    kernel that reads the packed weights as they are (32 output channels by up to 14 tiles
-//!    per step, 28 accumulators), into `Y: [36][M/32][tiles][32]`;
+//! 1. **input transform**: every `a x a` input patch (zero outside the image) becomes
+//!    `B^T d B`, sixteen horizontally adjacent tiles at a time, read straight from the NCHW
+//!    input with masked loads, into `V: [a²][C][tiles]`;
+//! 2. **`a²` matrix products** `Y_e = U_e · V_e` (`[M x C] x [C x tiles]`) by a
+//!    register-blocked kernel that reads the packed weights as they are (32 output channels
+//!    by up to 14 tiles per step, 28 accumulators), into `Y: [M/32][tiles][a²][32]`; when the
+//!    weights do not fit in L2, each (element, panel) step prefetches the next panel while it
+//!    computes;
 //! 3. **output transform** `A^T Y A`, sixteen output channels at a time, staged per output
 //!    row, transposed to the NCHW output sixteen pixels at a time and written once with the
 //!    epilogue: `out = act(conv + bias + residual)`.
 //!
-//! Blocks are sized so that `V` and `Y` stay in L2 while still holding enough tiles to pay
-//! for streaming the weights. With several threads, whole blocks are spread over the threads
-//! when there are enough of them; otherwise each phase of each block is split (over input
-//! channels, over (element, panel) products, over output channels).
+//! Blocks are sized so that `V` and `Y` stay in L2, unless the weights are so large that
+//! streaming them once per block would cost more than letting `V` and `Y` spill to L3. With
+//! several threads, whole blocks are spread over the threads when there are enough of them;
+//! otherwise each phase of each block is split (over input channels, over (element, panel)
+//! products, over output channels).
 //!
 //! The AVX-512 build does all three phases with intrinsics. Elsewhere the transforms are
-//! portable loops and the products go through [`super::gemm::matmul_strided`].
+//! portable loops and the products go through the `gemm` crate ([`super::gemm::gemm_raw`]).
 
 use hetc_plan::Activation;
-use hetc_plan::winograd::{ELEMS, IN_TILE, M_BLOCK, OUT_TILE, m_blocks, weight_shape};
+use hetc_plan::winograd::{M_BLOCK, Variant, m_blocks};
 use rayon::prelude::*;
 
 use super::activation;
@@ -37,6 +43,9 @@ const MIN_BLOCK_TILES: usize = 32;
 /// Transformed weights larger than this are prefetched panel by panel (they do not stay in
 /// L2 from one block to the next).
 const PREFETCH_WEIGHT_BYTES: usize = 1 << 20;
+/// Convolutions of fewer (direct) FLOPs run on one thread: splitting them costs more than
+/// it saves (measured: 4.7 MFLOP 64@8x8 is slower on two threads, 19 MFLOP 128@8x8 faster).
+const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
 /// Most tiles per step of the AVX-512 product kernel (2 x 14 accumulators).
 const NT_MAX: usize = 14;
 
@@ -69,7 +78,8 @@ impl Isa {
 }
 
 /// `out = act(conv(x, w) + bias + (accumulate ? out : 0))` for a convolution that [`applies`],
-/// with `u` the transformed weights (`[36, ceil(m/32), c, 32]`, see [`hetc_plan::winograd`]).
+/// with `u` the weights transformed for `variant` (`[a², ceil(m/32), c, 32]`, see
+/// [`hetc_plan::winograd`]).
 ///
 /// `x: [n, c, h, w]`, `bias: [m]`, `out: [n, m, oh, ow]` with `oh = h + pad_t + pad_b - 2`
 /// and `ow = w + pad_l + pad_r - 2`; when `accumulate`, `out` holds the residual on entry.
@@ -77,6 +87,7 @@ impl Isa {
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_winograd(
     p: &Conv2d,
+    variant: Variant,
     x: &[f32],
     u: &[f32],
     bias: Option<&[f32]>,
@@ -86,20 +97,26 @@ pub fn conv2d_winograd(
     scratch: &mut Vec<f32>,
     threads: usize,
 ) {
-    conv2d_winograd_with(p, x, u, bias, out, accumulate, act, scratch, threads, None, Isa::detect());
+    let threads = threads_for(p, threads);
+    conv2d_winograd_with(p, variant, x, u, bias, out, accumulate, act, scratch, threads, None, Isa::detect());
+}
+
+/// Threads worth using: small convolutions take longer to split than to compute.
+fn threads_for(p: &Conv2d, threads: usize) -> usize {
+    if p.flops() < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) }
 }
 
 /// Scratch elements [`conv2d_winograd`] will use for this geometry (it grows `scratch` itself;
 /// this is for callers that want to allocate up front).
-pub fn scratch_len(p: &Conv2d, threads: usize) -> usize {
+pub fn scratch_len(p: &Conv2d, variant: Variant, threads: usize) -> usize {
     if !applies(p) || p.n * p.m * p.oh * p.ow == 0 {
         return 0;
     }
-    let threads = threads.max(1);
-    let plan = BlockPlan::choose(p, threads);
-    let g = Geom::new(p);
+    let threads = threads_for(p, threads);
+    let plan = BlockPlan::choose(p, variant, threads);
+    let g = Geom::new(p, variant);
     let rows = plan.rows.clamp(1, g.ty);
-    let per = v_len(rows * g.tx, p.c).saturating_add((rows * g.tx).saturating_mul(ELEMS).saturating_mul(g.mp));
+    let per = g.v_len(rows * g.tx, p.c).saturating_add((rows * g.tx).saturating_mul(g.elems).saturating_mul(g.mp));
     let items = p.n * g.ty.div_ceil(rows);
     if plan.parallel_blocks && threads > 1 && items > 1 { per.saturating_mul(threads.min(items)) } else { per }
 }
@@ -114,13 +131,13 @@ pub(crate) struct BlockPlan {
 }
 
 impl BlockPlan {
-    pub(crate) fn choose(p: &Conv2d, threads: usize) -> BlockPlan {
-        let g = Geom::new(p);
+    pub(crate) fn choose(p: &Conv2d, variant: Variant, threads: usize) -> BlockPlan {
+        let g = Geom::new(p, variant);
         // Rows whose `V` and `Y` fit the L2 budget...
-        let per_row = (ELEMS * 4 * g.tx).saturating_mul(p.c.saturating_add(g.mp));
+        let per_row = (g.elems * 4 * g.tx).saturating_mul(p.c.saturating_add(g.mp));
         let fit = BLOCK_BYTES / per_row.max(1);
-        // ...but enough tiles that streaming the weights (`36 * mp * c`) costs no more than
-        // the block's own `V` and `Y` (`36 * nt * (c + mp)`).
+        // ...but enough tiles that streaming the weights (`a² * mp * c`) costs no more than
+        // the block's own `V` and `Y` (`a² * nt * (c + mp)`).
         let tiles = (g.mp.saturating_mul(p.c) / p.c.saturating_add(g.mp).max(1)).max(MIN_BLOCK_TILES);
         let rows = fit.max(tiles.div_ceil(g.tx)).clamp(1, g.ty);
         // Equal blocks.
@@ -131,28 +148,25 @@ impl BlockPlan {
     }
 }
 
-/// `V` holds element `e` of tile `t` of input channel `c` at `e * v_es + c * v_cs + t`.
-const V_CHANNEL_MAJOR: bool = false;
-/// Padding after each element's `c x nt` plane, so that the input transform's 36 stores per
-/// tile do not all map to the same L1 set when `c * nt` is a multiple of 1024.
+/// Padding after each element's `c x nt` plane of `V`, so that the input transform's `a²`
+/// stores per tile do not all map to one L1 set when `c * nt` is a multiple of 1024.
 const V_PAD: usize = 16;
 
+/// `V` for a block of `nt` tiles of `c` input channels holds element `e` of tile `t` of
+/// channel `ci` at `e * v_es(nt, c) + ci * nt + t`: the products read each element's `c x nt`
+/// matrix row by row.
 fn v_es(nt: usize, c: usize) -> usize {
-    if V_CHANNEL_MAJOR { nt } else { c.saturating_mul(nt).saturating_add(V_PAD) }
-}
-
-fn v_cs(nt: usize) -> usize {
-    if V_CHANNEL_MAJOR { ELEMS * nt } else { nt }
-}
-
-/// Elements of `V` for `nt` tiles of `c` channels.
-fn v_len(nt: usize, c: usize) -> usize {
-    if V_CHANNEL_MAJOR { ELEMS * c * nt } else { ELEMS.saturating_mul(v_es(nt, c)) }
+    c.saturating_mul(nt).saturating_add(V_PAD)
 }
 
 /// Derived sizes.
 #[derive(Debug, Clone, Copy)]
 struct Geom {
+    variant: Variant,
+    /// Output and input tile sides, elements of a transformed tile.
+    mo: usize,
+    a: usize,
+    elems: usize,
     /// Tile rows and columns.
     ty: usize,
     tx: usize,
@@ -172,20 +186,30 @@ struct Geom {
 }
 
 impl Geom {
-    fn new(p: &Conv2d) -> Geom {
+    fn new(p: &Conv2d, variant: Variant) -> Geom {
+        let mo = variant.out_tile();
         let mb = m_blocks(p.m);
-        let tx = p.ow.div_ceil(OUT_TILE);
+        let tx = p.ow.div_ceil(mo);
         let chunks = tx.div_ceil(L);
         Geom {
-            ty: p.oh.div_ceil(OUT_TILE),
+            variant,
+            mo,
+            a: variant.in_tile(),
+            elems: variant.elems(),
+            ty: p.oh.div_ceil(mo),
             tx,
             mb,
             mp: mb * M_BLOCK,
             chunks,
-            wrow: OUT_TILE * L * chunks + 2 * L,
-            spix: (OUT_TILE * tx).next_multiple_of(L),
-            sstride: (OUT_TILE * tx).next_multiple_of(L) * L + L,
+            wrow: mo * L * chunks + 2 * L,
+            spix: (mo * tx).next_multiple_of(L),
+            sstride: (mo * tx).next_multiple_of(L) * L + L,
         }
+    }
+
+    /// Elements of `V` for `nt` tiles of `c` channels.
+    fn v_len(&self, nt: usize, c: usize) -> usize {
+        self.elems.saturating_mul(v_es(nt, c))
     }
 }
 
@@ -193,6 +217,7 @@ impl Geom {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_winograd_with(
     p: &Conv2d,
+    variant: Variant,
     x: &[f32],
     u: &[f32],
     bias: Option<&[f32]>,
@@ -206,9 +231,9 @@ pub(crate) fn conv2d_winograd_with(
 ) {
     assert!(applies(p), "winograd: not a 3x3/s1/d1/g1 convolution: {p:?}");
     let threads = threads.max(1);
-    let g = Geom::new(p);
+    let g = Geom::new(p, variant);
     assert!(x.len() >= p.n * p.c * p.h * p.w, "winograd: x too short");
-    assert!(u.len() >= weight_shape(p.m, p.c).iter().product(), "winograd: u too short");
+    assert!(u.len() >= variant.weight_shape(p.m, p.c).iter().product(), "winograd: u too short");
     assert!(out.len() >= p.n * p.m * p.oh * p.ow, "winograd: out too short");
     if let Some(b) = bias {
         assert!(b.len() >= p.m, "winograd: bias too short");
@@ -219,10 +244,10 @@ pub(crate) fn conv2d_winograd_with(
     if out.is_empty() {
         return;
     }
-    let plan = plan.unwrap_or_else(|| BlockPlan::choose(p, threads));
+    let plan = plan.unwrap_or_else(|| BlockPlan::choose(p, variant, threads));
     let rows = plan.rows.clamp(1, g.ty);
     let nt_max = rows * g.tx;
-    let (vn, yn) = (v_len(nt_max, p.c), ELEMS * g.mp * nt_max);
+    let (vn, yn) = (g.v_len(nt_max, p.c), g.elems * g.mp * nt_max);
     let ctx = Ctx { p, g, x, u, bias, accumulate, act, out: SendPtr(out.as_mut_ptr()), isa };
     let blocks = g.ty.div_ceil(rows);
     let items = p.n * blocks;
@@ -242,11 +267,11 @@ pub(crate) fn conv2d_winograd_with(
             for item in items * t / workers..items * (t + 1) / workers {
                 let (b, ty0, ty1) = block(item);
                 let nt = (ty1 - ty0) * g.tx;
-                let (v, y) = (&mut v[..v_len(nt, p.c)], &mut y[..ELEMS * g.mp * nt]);
+                let (v, y) = (&mut v[..g.v_len(nt, p.c)], &mut y[..g.elems * g.mp * nt]);
                 // SAFETY: `v` is this worker's own buffer of `v_len(nt, c)` elements.
                 unsafe { ctx.input_transform(b, ty0, ty1, 0..p.c, SendPtr(v.as_mut_ptr()), &mut bufs) };
-                // SAFETY: `y` is this worker's own buffer of `36 * mp * nt` elements.
-                unsafe { ctx.products(nt, 0..ELEMS * g.mb, v, SendPtr(y.as_mut_ptr())) };
+                // SAFETY: `y` is this worker's own buffer of `a² * mp * nt` elements.
+                unsafe { ctx.products(nt, 0..g.elems * g.mb, v, SendPtr(y.as_mut_ptr())) };
                 // SAFETY: blocks own disjoint output rows (tile rows `ty0..ty1` of image
                 // `b`), and each block runs on exactly one worker.
                 unsafe { ctx.output_transform(b, ty0, ty1, 0..g.mp / L, y, &mut bufs) };
@@ -260,7 +285,7 @@ pub(crate) fn conv2d_winograd_with(
         for item in 0..items {
             let (b, ty0, ty1) = block(item);
             let nt = (ty1 - ty0) * g.tx;
-            let (v, y) = (&mut v[..v_len(nt, p.c)], &mut y[..ELEMS * g.mp * nt]);
+            let (v, y) = (&mut v[..g.v_len(nt, p.c)], &mut y[..g.elems * g.mp * nt]);
             ctx.run_block_split(b, ty0, ty1, v, y, threads);
         }
     }
@@ -279,9 +304,9 @@ unsafe impl Sync for SendPtr {}
 /// Per-worker staging buffers.
 #[derive(Default)]
 struct Bufs {
-    /// Six zero-padded input rows of `wrow` elements.
+    /// `a` zero-padded input rows of `wrow` elements (portable builds).
     rows: Vec<f32>,
-    /// Four output rows of `spix` pixels of sixteen channels each, pixel-major, `sstride`
+    /// `mo` output rows of `spix` pixels of sixteen channels each, pixel-major, `sstride`
     /// apart.
     stage: Vec<f32>,
 }
@@ -305,13 +330,13 @@ impl Ctx<'_> {
         let (p, g) = (self.p, self.g);
         let nt = (ty1 - ty0) * g.tx;
         let groups = g.mp / L;
-        let units = ELEMS * g.mb;
+        let units = g.elems * g.mb;
         let vp = SendPtr(v.as_mut_ptr());
         if threads <= 1 {
             let mut bufs = Bufs::default();
-            // SAFETY: `v` holds `36 * c * nt` elements and nothing else uses it meanwhile.
+            // SAFETY: `v` holds `v_len(nt, c)` elements and nothing else uses it meanwhile.
             unsafe { self.input_transform(b, ty0, ty1, 0..p.c, vp, &mut bufs) };
-            // SAFETY: `y` holds `36 * mp * nt` elements and nothing else uses it meanwhile.
+            // SAFETY: `y` holds `a² * mp * nt` elements and nothing else uses it meanwhile.
             unsafe { self.products(nt, 0..units, v, SendPtr(y.as_mut_ptr())) };
             // SAFETY: one block at a time, on this thread only.
             unsafe { self.output_transform(b, ty0, ty1, 0..groups, y, &mut bufs) };
@@ -320,8 +345,8 @@ impl Ctx<'_> {
         // Input channels, a few chunks per thread.
         let per_c = p.c.div_ceil(threads * 2).max(1);
         (0..p.c.div_ceil(per_c)).into_par_iter().for_each(|i| {
-            // SAFETY: the chunks write disjoint input channels of `v` (`36 * c * nt` elements),
-            // which nothing else reads or writes meanwhile.
+            // SAFETY: the chunks write disjoint input channels of `v` (`v_len(nt, c)`
+            // elements), which nothing else reads or writes meanwhile.
             unsafe {
                 self.input_transform(b, ty0, ty1, i * per_c..((i + 1) * per_c).min(p.c), vp, &mut Bufs::default())
             };
@@ -330,7 +355,7 @@ impl Ctx<'_> {
         let v = &*v;
         let yp = SendPtr(y.as_mut_ptr());
         (0..units.div_ceil(per_u)).into_par_iter().for_each(|i| {
-            // SAFETY: the chunks write the disjoint elements of disjoint units of `y` (`36 * mp *
+            // SAFETY: the chunks write the disjoint elements of disjoint units of `y` (`a² * mp *
             // nt` elements), which nothing else accesses meanwhile.
             unsafe { self.products(nt, i * per_u..((i + 1) * per_u).min(units), v, yp) };
         });
@@ -344,12 +369,12 @@ impl Ctx<'_> {
         });
     }
 
-    /// `V` for input channels `cs` of tile rows `ty0..ty1` of image `b`:
-    /// `v[(e * c + ci) * nt + t]`, tiles `t` row-major within the block.
+    /// `V` for input channels `cs` of tile rows `ty0..ty1` of image `b` (layout at [`v_es`]),
+    /// tiles `t` row-major within the block.
     ///
     /// # Safety
     ///
-    /// `v` points at `36 * c * nt` elements whose channels `cs` no other thread accesses
+    /// `v` points at `v_len(nt, c)` elements whose channels `cs` no other thread accesses
     /// during the call.
     unsafe fn input_transform(
         &self,
@@ -365,24 +390,30 @@ impl Ctx<'_> {
         let rows = &mut bufs.rows;
         if self.isa != Isa::Avx512 {
             rows.clear();
-            rows.resize(IN_TILE * g.wrow, 0.0);
+            rows.resize(g.a * g.wrow, 0.0);
         }
         let plane = p.h * p.w;
+        let nt = (ty1 - ty0) * g.tx;
+        let es = v_es(nt, p.c);
         for c in cs {
             let xp = &self.x[(b * p.c + c) * plane..][..plane];
             for ty in ty0..ty1 {
-                let t0 = (ty - ty0) * g.tx;
-                // SAFETY: tiles `t0..t0 + tx` of channel `c` are inside the block's `V`
-                // (`(ty - ty0) * tx + tx <= nt`), which the caller lets this call write.
-                let dst = unsafe { v.0.add(c * v_cs((ty1 - ty0) * g.tx) + t0) };
+                // SAFETY: tiles `t0..t0 + tx` (`t0 = (ty - ty0) * tx`) of channel `c` of every
+                // element lie inside the block's `V`, which the caller lets this call write.
+                let dst = unsafe { v.0.add(c * nt + (ty - ty0) * g.tx) };
                 #[cfg(target_arch = "x86_64")]
                 if self.isa == Isa::Avx512 {
                     // SAFETY: AVX-512 was detected; `dst` as above.
-                    unsafe { x86::input_row(self, xp, ty, dst, v_es((ty1 - ty0) * g.tx, p.c)) };
+                    unsafe {
+                        match g.variant {
+                            Variant::F4x4 => x86::input_row(self, xp, ty, dst, es),
+                            Variant::F2x2 => x86::input_row2(self, xp, ty, dst, es),
+                        }
+                    };
                     continue;
                 }
                 for (r, row) in rows.chunks_exact_mut(g.wrow).enumerate() {
-                    let iy = (ty * OUT_TILE + r) as isize - p.pad_t as isize;
+                    let iy = (ty * g.mo + r) as isize - p.pad_t as isize;
                     let dst = &mut row[p.pad_l..p.pad_l + p.w];
                     if iy >= 0 && (iy as usize) < p.h {
                         dst.copy_from_slice(&xp[iy as usize * p.w..][..p.w]);
@@ -394,8 +425,8 @@ impl Ctx<'_> {
                 unsafe {
                     match self.isa {
                         #[cfg(target_arch = "x86_64")]
-                        Isa::Avx2 => input_row_avx2(self, rows, dst, v_es((ty1 - ty0) * g.tx, p.c)),
-                        _ => input_row_any(self, rows, dst, v_es((ty1 - ty0) * g.tx, p.c)),
+                        Isa::Avx2 => input_row_avx2(self, rows, dst, es),
+                        _ => input_row_any(self, rows, dst, es),
                     }
                 }
             }
@@ -403,24 +434,24 @@ impl Ctx<'_> {
     }
 
     /// The products of `units` (unit = element `e` x panel `mb`, `u = e * mb_count + mb`) into
-    /// `Y`: channel `mb * 32 + j` of tile `t` for element `e` at `((mb * nt + t) * 36 + e) * 32
-    /// + j`, so that the output transform reads each tile's 36 elements together.
+    /// `Y`: channel `mb * 32 + j` of tile `t` for element `e` at `((mb * nt + t) * a² + e) * 32
+    /// + j`, so that the output transform reads each tile's elements together.
     ///
     /// # Safety
     ///
-    /// `y` points at `36 * mp * nt` elements, of which no other thread accesses those of these
+    /// `y` points at `a² * mp * nt` elements, of which no other thread accesses those of these
     /// units during the call.
     unsafe fn products(&self, nt: usize, units: std::ops::Range<usize>, v: &[f32], y: SendPtr) {
         let (c, g) = (self.p.c, self.g);
-        let ys = ELEMS * M_BLOCK;
+        let ys = g.elems * M_BLOCK;
         // Weights too large to stay in L2 between blocks: prefetch each next panel.
         let prefetch = self.u.len() * 4 > PREFETCH_WEIGHT_BYTES;
         for unit in units.clone() {
             let (e, mb) = (unit / g.mb, unit % g.mb);
-            assert!(e < ELEMS);
+            assert!(e < g.elems);
             // SAFETY: tile `t < nt` of this unit is at `yu + t * ys + 0..32`, inside `y`'s
-            // `36 * mp * nt` elements, and owned by this call (caller's contract).
-            let yu = unsafe { y.0.add((mb * nt * ELEMS + e) * M_BLOCK) };
+            // `a² * mp * nt` elements, and owned by this call (caller's contract).
+            let yu = unsafe { y.0.add((mb * nt * g.elems + e) * M_BLOCK) };
             if c == 0 {
                 for t in 0..nt {
                     // SAFETY: as above.
@@ -429,37 +460,21 @@ impl Ctx<'_> {
                 continue;
             }
             let panel = &self.u[unit * c * M_BLOCK..][..c * M_BLOCK];
-            let ve = &v[e * v_es(nt, c)..][..(c - 1) * v_cs(nt) + nt];
+            let ve = &v[e * v_es(nt, c)..][..(c - 1) * nt + nt];
             match self.isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: AVX-512 was detected; `panel` is `c x 32`, `ve` is `c x nt` (row
-                // stride `v_cs`), and `yu` as above.
+                // stride `nt`), and `yu` as above.
                 Isa::Avx512 => unsafe {
                     // Units are panels in memory order: the next one follows this one.
                     let next = (prefetch && unit + 1 < units.end).then(|| &self.u[(unit + 1) * c * M_BLOCK..]);
-                    x86::products_panel(c, nt, v_cs(nt), panel, ve, yu, ys, next)
+                    x86::products_panel(c, nt, nt, panel, ve, yu, ys, next)
                 },
                 // yu[t * ys + j] = sum_ci ve[ci * cs + t] * panel[ci * 32 + j]
                 // SAFETY: the operands lie inside `ve` and `panel` (sliced above) and the
                 // destination as above; it overlaps neither.
                 _ => unsafe {
-                    gemm_raw(
-                        nt,
-                        M_BLOCK,
-                        c,
-                        yu,
-                        ys,
-                        1,
-                        false,
-                        ve.as_ptr(),
-                        1,
-                        v_cs(nt),
-                        panel.as_ptr(),
-                        M_BLOCK,
-                        1,
-                        1.0,
-                        1,
-                    )
+                    gemm_raw(nt, M_BLOCK, c, yu, ys, 1, false, ve.as_ptr(), 1, nt, panel.as_ptr(), M_BLOCK, 1, 1.0, 1)
                 },
             }
         }
@@ -481,26 +496,29 @@ impl Ctx<'_> {
     ) {
         let (p, g) = (self.p, self.g);
         let nt = (ty1 - ty0) * g.tx;
-        assert!(y.len() >= ELEMS * g.mp * nt);
+        assert!(y.len() >= g.elems * g.mp * nt);
         let stage = &mut bufs.stage;
         stage.clear();
-        stage.resize(OUT_TILE * g.sstride, 0.0);
+        stage.resize(g.mo * g.sstride, 0.0);
         for grp in groups {
             let oc0 = grp * L;
             if oc0 >= p.m {
                 break;
             }
-            // Channel `oc0 + j` of tile `t` for element `e` is `yg[(t * 36 + e) * 32 + j]`.
-            let yg = &y[(grp * L / M_BLOCK) * nt * ELEMS * M_BLOCK + grp * L % M_BLOCK..];
+            // Channel `oc0 + j` of tile `t` for element `e` is `yg[(t * a² + e) * 32 + j]`.
+            let yg = &y[(grp * L / M_BLOCK) * nt * g.elems * M_BLOCK + grp * L % M_BLOCK..];
             for ty in ty0..ty1 {
-                let yr = &yg[(ty - ty0) * g.tx * ELEMS * M_BLOCK..];
-                match self.isa {
+                let yr = &yg[(ty - ty0) * g.tx * g.elems * M_BLOCK..];
+                match (self.isa, g.variant) {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX-512 was detected.
-                    Isa::Avx512 => unsafe { x86::output_row(self, yr, stage) },
+                    (Isa::Avx512, Variant::F4x4) => unsafe { x86::output_row(self, yr, stage) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX-512 was detected.
+                    (Isa::Avx512, Variant::F2x2) => unsafe { x86::output_row2(self, yr, stage) },
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX2 and FMA were detected.
-                    Isa::Avx2 => unsafe { output_row_avx2(self, yr, stage) },
+                    (Isa::Avx2, _) => unsafe { output_row_avx2(self, yr, stage) },
                     _ => output_row_any(self, yr, stage),
                 }
                 // SAFETY: the caller owns these rows of channels `oc0..oc0 + 16`.
@@ -519,8 +537,8 @@ impl Ctx<'_> {
         let p = self.p;
         let plane = p.oh * p.ow;
         let mcount = L.min(p.m - oc0);
-        for bq in 0..OUT_TILE {
-            let oy = ty * OUT_TILE + bq;
+        for bq in 0..self.g.mo {
+            let oy = ty * self.g.mo + bq;
             if oy >= p.oh {
                 break;
             }
@@ -586,33 +604,82 @@ fn at6(s: &[[f32; L]; 6]) -> [[f32; L]; 4] {
     o
 }
 
-/// The input transform of one tile row from its six padded input rows (`rows`, `wrow` apart),
-/// portable build: `dst[e * vs + t] = V_e` of tile `t` of the row.
+/// `B^T d` for four vectors of sixteen lanes (F(2x2, 3x3)).
+#[inline(always)]
+fn bt4(d: &[[f32; L]; 4]) -> [[f32; L]; 4] {
+    let mut t = [[0f32; L]; 4];
+    for l in 0..L {
+        let [d0, d1, d2, d3] = [d[0][l], d[1][l], d[2][l], d[3][l]];
+        t[0][l] = d0 - d2;
+        t[1][l] = d1 + d2;
+        t[2][l] = d2 - d1;
+        t[3][l] = d1 - d3;
+    }
+    t
+}
+
+/// `A^T s` for four vectors of sixteen lanes (F(2x2, 3x3)).
+#[inline(always)]
+fn at4(s: &[[f32; L]; 4]) -> [[f32; L]; 2] {
+    let mut o = [[0f32; L]; 2];
+    for l in 0..L {
+        let [s0, s1, s2, s3] = [s[0][l], s[1][l], s[2][l], s[3][l]];
+        o[0][l] = s0 + s1 + s2;
+        o[1][l] = (s1 - s2) - s3;
+    }
+    o
+}
+
+/// The input transform of one tile row from its `a` padded input rows (`rows`, `wrow` apart),
+/// portable build: `dst[e * es + t] = V_e` of tile `t` of the row.
 ///
 /// # Safety
 ///
-/// `dst[e * vs + t]` is valid for writes for `e < 36`, `t < tx`.
+/// `dst[e * es + t]` is valid for writes for `e < a²`, `t < tx`.
 #[inline(always)]
 unsafe fn input_row_any(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
+    // SAFETY: forwarded.
+    unsafe {
+        match ctx.g.variant {
+            Variant::F4x4 => input_row_gen::<6, 4>(ctx, rows, dst, es, bt6),
+            Variant::F2x2 => input_row_gen::<4, 2>(ctx, rows, dst, es, bt4),
+        }
+    }
+}
+
+/// [`input_row_any`] for input tile `A` and output tile `MO`, with `bt` computing `B^T d`.
+///
+/// # Safety
+///
+/// As [`input_row_any`].
+#[inline(always)]
+unsafe fn input_row_gen<const A: usize, const MO: usize>(
+    ctx: &Ctx,
+    rows: &[f32],
+    dst: *mut f32,
+    es: usize,
+    bt: fn(&[[f32; L]; A]) -> [[f32; L]; A],
+) {
     let g = ctx.g;
     for chunk in 0..g.chunks {
-        // t[r][j] = (d B)[r][j], with d[r][k][l] = rows[r][4 * (16 * chunk + l) + k].
-        let mut t = [[[0f32; L]; 6]; 6];
-        for (r, tr) in t.iter_mut().enumerate() {
-            let row = &rows[r * g.wrow + OUT_TILE * L * chunk..][..OUT_TILE * L + 2];
-            let mut d = [[0f32; L]; 6];
+        // t[j][r] = (d B)[r][j], with d[r][k][l] = rows[r][MO * (16 * chunk + l) + k].
+        let mut t = [[[0f32; L]; A]; A];
+        for r in 0..A {
+            let row = &rows[r * g.wrow + MO * L * chunk..][..MO * L + 2];
+            let mut d = [[0f32; L]; A];
             for l in 0..L {
-                for k in 0..IN_TILE {
-                    d[k][l] = row[OUT_TILE * l + k];
+                for (k, dk) in d.iter_mut().enumerate() {
+                    dk[l] = row[MO * l + k];
                 }
             }
-            *tr = bt6(&d);
+            for (tj, v) in t.iter_mut().zip(bt(&d)) {
+                tj[r] = v;
+            }
         }
         let n = L.min(g.tx - chunk * L);
-        for j in 0..IN_TILE {
-            let col: [[f32; L]; 6] = std::array::from_fn(|r| t[r][j]);
-            for (i, vv) in bt6(&col).iter().enumerate() {
-                let e = i * IN_TILE + j;
+        for (j, tj) in t.iter().enumerate() {
+            for (i, vv) in bt(tj).iter().enumerate() {
+                let e = i * A + j;
                 // SAFETY: tiles `16 * chunk .. 16 * chunk + n <= tx` (caller's contract).
                 unsafe { std::ptr::copy_nonoverlapping(vv.as_ptr(), dst.add(e * es + chunk * L), n) };
             }
@@ -620,22 +687,37 @@ unsafe fn input_row_any(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
     }
 }
 
-/// The output transform of one tile row, portable build: `y[(t * 36 + e) * 32 + j]` is
+/// The output transform of one tile row, portable build: `y[(t * a² + e) * 32 + j]` is
 /// channel `j < 16` of tile `t` for element `e`; writes `stage[bq * sstride + x * 16 + j]`.
 #[inline(always)]
 fn output_row_any(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
+    match ctx.g.variant {
+        Variant::F4x4 => output_row_gen::<6, 4>(ctx, y, stage, at6),
+        Variant::F2x2 => output_row_gen::<4, 2>(ctx, y, stage, at4),
+    }
+}
+
+/// [`output_row_any`] for input tile `A` and output tile `MO`, with `at` computing `A^T s`.
+#[inline(always)]
+fn output_row_gen<const A: usize, const MO: usize>(
+    ctx: &Ctx,
+    y: &[f32],
+    stage: &mut [f32],
+    at: fn(&[[f32; L]; A]) -> [[f32; L]; MO],
+) {
     let g = ctx.g;
     for tx in 0..g.tx {
-        let mut s = [[[0f32; L]; 4]; 6]; // s[i][a] = (Y A)[i][a]
-        for (i, si) in s.iter_mut().enumerate() {
-            let row: [[f32; L]; 6] =
-                std::array::from_fn(|j| y[(tx * ELEMS + i * IN_TILE + j) * M_BLOCK..][..L].try_into().unwrap());
-            *si = at6(&row);
+        let mut s = [[[0f32; L]; A]; MO]; // s[a][i] = (Y A)[i][a]
+        for i in 0..A {
+            let row: [[f32; L]; A] =
+                std::array::from_fn(|j| y[(tx * A * A + i * A + j) * M_BLOCK..][..L].try_into().unwrap());
+            for (sa, v) in s.iter_mut().zip(at(&row)) {
+                sa[i] = v;
+            }
         }
-        for a in 0..OUT_TILE {
-            let col: [[f32; L]; 6] = std::array::from_fn(|i| s[i][a]);
-            for (bq, ob) in at6(&col).iter().enumerate() {
-                stage[bq * g.sstride + (tx * OUT_TILE + a) * L..][..L].copy_from_slice(ob);
+        for (a, sa) in s.iter().enumerate() {
+            for (bq, ob) in at(sa).iter().enumerate() {
+                stage[bq * g.sstride + (tx * MO + a) * L..][..L].copy_from_slice(ob);
             }
         }
     }
@@ -663,7 +745,12 @@ fn output_row_avx2(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
 mod x86 {
     use super::super::activation;
     use super::super::simd512::{Epi, EpiV, act_dyn, lane_mask};
-    use super::{Ctx, ELEMS, IN_TILE, L, M_BLOCK, NT_MAX, OUT_TILE};
+    use super::{Ctx, L, M_BLOCK, NT_MAX};
+
+    /// F(4x4, 3x3) tile sides and elements.
+    const IN_TILE: usize = 6;
+    const OUT_TILE: usize = 4;
+    const ELEMS: usize = 36;
     use std::arch::x86_64::*;
 
     /// `B^T d` on six vectors.
@@ -705,7 +792,7 @@ mod x86 {
     ///
     /// # Safety
     ///
-    /// AVX-512F; `dst[e * c * vs + t]` is valid for writes for `e < 36`, `t < tx`.
+    /// AVX-512F; `dst[e * es + t]` is valid for writes for `e < 36`, `t < tx`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn input_row(ctx: &Ctx, xp: &[f32], ty: usize, dst: *mut f32, es: usize) {
         let (p, g) = (ctx.p, ctx.g);
@@ -721,6 +808,7 @@ mod x86 {
             let iy = (ty * OUT_TILE + r) as isize - p.pad_t as isize;
             (iy >= 0 && (iy as usize) < p.h).then_some(iy as usize)
         });
+        // t[j][r] = (d B)[r][j]
         let mut t = [[_mm512_setzero_ps(); 6]; 6];
         for chunk in 0..g.chunks {
             // Loads at columns `o + 0..16` of a row, lanes outside `0..w` masked off: the
@@ -733,9 +821,11 @@ mod x86 {
                 let hi = (p.w as isize - o).clamp(0, 16) as usize;
                 lane_mask(lo, hi)
             });
-            for (r, tr) in t.iter_mut().enumerate() {
-                let Some(iy) = rows[r] else {
-                    *tr = [_mm512_setzero_ps(); 6];
+            for (r, &iy) in rows.iter().enumerate() {
+                let Some(iy) = iy else {
+                    for tj in t.iter_mut() {
+                        tj[r] = _mm512_setzero_ps();
+                    }
                     continue;
                 };
                 let row = xp[iy * p.w..].as_ptr();
@@ -757,15 +847,127 @@ mod x86 {
                     _mm512_castps_si512(z[5]),
                     _mm512_castps_si512(d4[1]),
                 ));
-                *tr = bt6([d4[0], d4[1], d4[2], d4[3], e4, e5]);
+                for (tj, v) in t.iter_mut().zip(bt6([d4[0], d4[1], d4[2], d4[3], e4, e5])) {
+                    tj[r] = v;
+                }
             }
             let n = L.min(g.tx - chunk * L);
             let mask = lane_mask(0, n);
-            for j in 0..IN_TILE {
-                let v = bt6(std::array::from_fn(|r| t[r][j]));
-                for (i, vv) in v.into_iter().enumerate() {
+            for (j, &tj) in t.iter().enumerate() {
+                for (i, vv) in bt6(tj).into_iter().enumerate() {
                     // SAFETY: lanes `< n` are tiles `16 * chunk + l < tx` (caller's contract).
                     unsafe { _mm512_mask_storeu_ps(dst.add((i * IN_TILE + j) * es + chunk * L), mask, vv) };
+                }
+            }
+        }
+    }
+
+    /// `B^T d` on four vectors (F(2x2, 3x3)).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn bt4(d: [__m512; 4]) -> [__m512; 4] {
+        let [d0, d1, d2, d3] = d;
+        [_mm512_sub_ps(d0, d2), _mm512_add_ps(d1, d2), _mm512_sub_ps(d2, d1), _mm512_sub_ps(d1, d3)]
+    }
+
+    /// `A^T s` on four vectors (F(2x2, 3x3)).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn at4(s: [__m512; 4]) -> [__m512; 2] {
+        let [s0, s1, s2, s3] = s;
+        [_mm512_add_ps(_mm512_add_ps(s0, s1), s2), _mm512_sub_ps(_mm512_sub_ps(s1, s2), s3)]
+    }
+
+    /// [`input_row`] for F(2x2, 3x3): tile `l` of a chunk reads columns `2 * l + 0..4`.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F; `dst[e * es + t]` is valid for writes for `e < 16`, `t < tx`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn input_row2(ctx: &Ctx, xp: &[f32], ty: usize, dst: *mut f32, es: usize) {
+        let (p, g) = (ctx.p, ctx.g);
+        assert!(xp.len() >= p.h * p.w);
+        // Lane l of `perm(z0, idx_k, z1)` is element 2 * l + k of `z0 ++ z1`.
+        let idx: [__m512i; 2] = std::array::from_fn(|k| {
+            let v: [i32; 16] = std::array::from_fn(|l| (2 * l + k) as i32);
+            // SAFETY: 16 i32s.
+            unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
+        });
+        let rows: [Option<usize>; 4] = std::array::from_fn(|r| {
+            let iy = (ty * 2 + r) as isize - p.pad_t as isize;
+            (iy >= 0 && (iy as usize) < p.h).then_some(iy as usize)
+        });
+        // t[j][r] = (d B)[r][j]
+        let mut t = [[_mm512_setzero_ps(); 4]; 4];
+        for chunk in 0..g.chunks {
+            // The chunk's 32 columns, then those from 32 and 33.
+            let offs: [isize; 4] = std::array::from_fn(|q| {
+                (2 * L * chunk + if q < 2 { 16 * q } else { 30 + q }) as isize - p.pad_l as isize
+            });
+            let masks: [u16; 4] = offs.map(|o| {
+                let lo = (-o).clamp(0, 16) as usize;
+                let hi = (p.w as isize - o).clamp(0, 16) as usize;
+                lane_mask(lo, hi)
+            });
+            for (r, &iy) in rows.iter().enumerate() {
+                let Some(iy) = iy else {
+                    for tj in t.iter_mut() {
+                        tj[r] = _mm512_setzero_ps();
+                    }
+                    continue;
+                };
+                let row = xp[iy * p.w..].as_ptr();
+                // SAFETY: masked lanes `l` with `0 <= o + l < w` read inside image row `iy`;
+                // the others are not accessed (the address is formed without dereferencing).
+                let z: [__m512; 4] =
+                    std::array::from_fn(|q| unsafe { _mm512_maskz_loadu_ps(masks[q], row.wrapping_offset(offs[q])) });
+                let d0 = _mm512_permutex2var_ps(z[0], idx[0], z[1]);
+                let d1 = _mm512_permutex2var_ps(z[0], idx[1], z[1]);
+                // d2[l] = d0[l + 1], d3[l] = d1[l + 1]; lane 15 from columns 32 and 33.
+                let d2 =
+                    _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(z[2]), _mm512_castps_si512(d0)));
+                let d3 =
+                    _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(z[3]), _mm512_castps_si512(d1)));
+                for (tj, v) in t.iter_mut().zip(bt4([d0, d1, d2, d3])) {
+                    tj[r] = v;
+                }
+            }
+            let n = L.min(g.tx - chunk * L);
+            let mask = lane_mask(0, n);
+            for (j, &tj) in t.iter().enumerate() {
+                for (i, vv) in bt4(tj).into_iter().enumerate() {
+                    // SAFETY: lanes `< n` are tiles `16 * chunk + l < tx` (caller's contract).
+                    unsafe { _mm512_mask_storeu_ps(dst.add((i * 4 + j) * es + chunk * L), mask, vv) };
+                }
+            }
+        }
+    }
+
+    /// [`output_row`] for F(2x2, 3x3).
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F. (The slices' lengths are checked.)
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn output_row2(ctx: &Ctx, y: &[f32], stage: &mut [f32]) {
+        let g = ctx.g;
+        assert!(y.len() >= (g.tx * 16 - 1) * M_BLOCK + L && stage.len() >= 2 * g.sstride);
+        for tx in 0..g.tx {
+            // SAFETY: the bounds asserted above.
+            unsafe {
+                let yt = y.as_ptr().add(tx * 16 * M_BLOCK);
+                // s[a][i] = (Y A)[i][a]
+                let mut s = [[_mm512_setzero_ps(); 4]; 2];
+                for i in 0..4 {
+                    let row = at4(std::array::from_fn(|j| _mm512_loadu_ps(yt.add((i * 4 + j) * M_BLOCK))));
+                    for (sa, v) in s.iter_mut().zip(row) {
+                        sa[i] = v;
+                    }
+                }
+                for (a, &sa) in s.iter().enumerate() {
+                    for (bq, ob) in at4(sa).into_iter().enumerate() {
+                        _mm512_storeu_ps(stage.as_mut_ptr().add(bq * g.sstride + (tx * 2 + a) * L), ob);
+                    }
                 }
             }
         }
@@ -882,12 +1084,16 @@ mod x86 {
             // SAFETY: the bounds asserted above.
             unsafe {
                 let yt = y.as_ptr().add(tx * ELEMS * M_BLOCK);
-                let s: [[__m512; 4]; 6] = std::array::from_fn(|i| {
-                    at6(std::array::from_fn(|j| _mm512_loadu_ps(yt.add((i * IN_TILE + j) * M_BLOCK))))
-                });
-                for a in 0..OUT_TILE {
-                    let o = at6(std::array::from_fn(|i| s[i][a]));
-                    for (bq, ob) in o.into_iter().enumerate() {
+                // s[a][i] = (Y A)[i][a]
+                let mut s = [[_mm512_setzero_ps(); 6]; 4];
+                for i in 0..IN_TILE {
+                    let row = at6(std::array::from_fn(|j| _mm512_loadu_ps(yt.add((i * IN_TILE + j) * M_BLOCK))));
+                    for (sa, v) in s.iter_mut().zip(row) {
+                        sa[i] = v;
+                    }
+                }
+                for (a, &sa) in s.iter().enumerate() {
+                    for (bq, ob) in at6(sa).into_iter().enumerate() {
                         _mm512_storeu_ps(stage.as_mut_ptr().add(bq * g.sstride + (tx * OUT_TILE + a) * L), ob);
                     }
                 }
@@ -1023,7 +1229,6 @@ mod x86 {
 mod tests {
     use super::super::activation::test_util::*;
     use super::*;
-    use hetc_plan::winograd::transform_weights;
 
     /// Direct definition, f64 accumulation.
     fn naive(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, res: Option<&[f32]>, act: Activation) -> Vec<f32> {
@@ -1109,15 +1314,17 @@ mod tests {
             geom(1, 16, 6, 40, 16, [0, 2, 1, 0]),
             // weights over 1 MB: the product kernel prefetches the next panel
             geom(1, 128, 6, 9, 64, [1; 4]),
+            // more than 16 tiles per row for both variants
+            geom(1, 16, 5, 70, 16, [1, 2, 1, 0]),
         ];
         let acts = [Activation::Identity, Activation::Relu, Activation::Clip { min: -0.3, max: 0.4 }];
-        for p in cases {
+        for (p, variant) in cases.into_iter().flat_map(|p| [(p, Variant::F4x4), (p, Variant::F2x2)]) {
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.c * 9);
-            let u = transform_weights(&w, p.m, p.c);
+            let u = variant.transform_weights(&w, p.m, p.c);
             let bias = rng.vec(p.m);
             let res = rng.vec(p.n * p.m * p.oh * p.ow);
-            let g = Geom::new(&p);
+            let g = Geom::new(&p, variant);
             for (k, &act) in acts.iter().enumerate() {
                 let b = (k != 1).then_some(&bias[..]);
                 let accumulate = k != 0;
@@ -1140,6 +1347,7 @@ mod tests {
                             in_pool(threads, || {
                                 conv2d_winograd_with(
                                     &p,
+                                    variant,
                                     &x,
                                     &u,
                                     b,
@@ -1155,7 +1363,7 @@ mod tests {
                             for (i, (o, w)) in out.iter().zip(&want).enumerate() {
                                 assert!(
                                     (o - w).abs() <= 1e-4 * scale,
-                                    "{p:?} {isa:?} {plan:?} t{threads} {act:?}: [{i}] {o} vs {w} (scale {scale})"
+                                    "{p:?} {variant:?} {isa:?} {plan:?} t{threads} {act:?}: [{i}] {o} vs {w} (scale {scale})"
                                 );
                             }
                         }
@@ -1172,7 +1380,6 @@ mod bench {
     use super::super::conv;
     use super::*;
     use hetc_plan::ConvAlgo;
-    use hetc_plan::winograd::transform_weights;
 
     fn geom(c: usize, hw: usize, m: usize) -> Conv2d {
         Conv2d {
@@ -1210,10 +1417,24 @@ mod bench {
             ("vgg 256>512@28", geom(256, 28, 512)),
             ("vgg 512@28", geom(512, 28, 512)),
             ("vgg 512@14", geom(512, 14, 512)),
+            ("s 16@56", geom(16, 56, 16)),
+            ("s 16@208", geom(16, 208, 16)),
+            ("s 32@104", geom(32, 104, 32)),
+            ("s 16>32@104", geom(16, 104, 32)),
+            ("s 32>16@56", geom(32, 56, 16)),
+            ("s 64@8", geom(64, 8, 64)),
+            ("s 128@8", geom(128, 8, 128)),
+            ("s 256@10", geom(256, 10, 256)),
+            ("s 24@20", geom(24, 20, 24)),
         ]
         .into_iter()
         .filter(|(n, _)| only.as_ref().is_none_or(|o| o.split(',').any(|s| n.contains(s))))
         .collect()
+    }
+
+    /// `WINO_VARIANT=2` picks F(2x2, 3x3), anything else F(4x4, 3x3).
+    pub(super) fn variant_from_env() -> Variant {
+        if std::env::var("WINO_VARIANT").is_ok_and(|v| v == "2") { Variant::F2x2 } else { Variant::F4x4 }
     }
 
     fn stats(v: &mut [f64]) -> (f64, f64) {
@@ -1229,14 +1450,15 @@ mod bench {
         let mut rng = Rng::new(5);
         let pools: Vec<_> =
             [1, 2].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
+        let variant = variant_from_env();
         for (name, p) in shapes() {
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.c * 9);
-            let u = transform_weights(&w, p.m, p.c);
+            let u = variant.transform_weights(&w, p.m, p.c);
             let bias = rng.vec(p.m);
             let mut out = vec![0f32; p.n * p.m * p.oh * p.ow];
             let mut scratch = Vec::new();
-            let ty = p.oh.div_ceil(4);
+            let ty = p.oh.div_ceil(variant.out_tile());
             let mut rows: Vec<usize> =
                 [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 28, ty].into_iter().filter(|&r| r <= ty).collect();
             rows.dedup();
@@ -1255,6 +1477,7 @@ mod bench {
                             let t = std::time::Instant::now();
                             conv2d_winograd_with(
                                 &p,
+                                variant,
                                 &x,
                                 &u,
                                 Some(&bias),
@@ -1277,7 +1500,7 @@ mod bench {
                 for (k, plan) in variants.iter().enumerate() {
                     let (min, med) = stats(&mut times[k]);
                     let tag = match plan {
-                        None => format!("auto{:?}", BlockPlan::choose(&p, threads))
+                        None => format!("auto{:?}", BlockPlan::choose(&p, variant, threads))
                             .replace("BlockPlan { rows: ", "")
                             .replace(", parallel_blocks: ", "")
                             .replace(" }", ""),
@@ -1290,8 +1513,9 @@ mod bench {
         }
     }
 
-    /// Winograd vs im2col, interleaved: `cargo test --release -p hetc-runtime --lib
-    /// bench_winograd -- --ignored --nocapture` (`WINO_REPS`, `WINO_SHAPES=a,b` to filter).
+    /// Winograd F(4x4) and F(2x2) vs im2col, interleaved: `cargo test --release -p hetc-runtime
+    /// --lib bench_winograd -- --ignored --nocapture` (`WINO_REPS`, `WINO_SHAPES=a,b` to
+    /// filter).
     #[test]
     #[ignore]
     fn bench_winograd() {
@@ -1302,57 +1526,59 @@ mod bench {
             for (name, p) in shapes() {
                 let x = rng.vec(p.n * p.c * p.h * p.w);
                 let w = rng.vec(p.m * p.c * 9);
-                let u = transform_weights(&w, p.m, p.c);
+                let us = [Variant::F4x4, Variant::F2x2].map(|v| v.transform_weights(&w, p.m, p.c));
                 let bias = rng.vec(p.m);
                 let mut out = vec![0f32; p.n * p.m * p.oh * p.ow];
                 let mut scratch = Vec::new();
-                let (mut ti, mut tw) = (Vec::new(), Vec::new());
+                let mut times = [Vec::new(), Vec::new(), Vec::new()];
                 pool.install(|| {
                     for rep in 0..reps + 2 {
-                        let t = std::time::Instant::now();
-                        conv::conv2d(
-                            &p,
-                            ConvAlgo::Im2colGemm,
-                            &x,
-                            &w,
-                            Some(&bias),
-                            &mut out,
-                            false,
-                            Activation::Relu,
-                            &mut scratch,
-                            threads,
-                        );
-                        let a = t.elapsed().as_secs_f64();
-                        let t = std::time::Instant::now();
-                        conv2d_winograd(
-                            &p,
-                            &x,
-                            &u,
-                            Some(&bias),
-                            &mut out,
-                            false,
-                            Activation::Relu,
-                            &mut scratch,
-                            threads,
-                        );
-                        let b = t.elapsed().as_secs_f64();
-                        if rep >= 2 {
-                            ti.push(a);
-                            tw.push(b);
+                        for (k, t) in times.iter_mut().enumerate() {
+                            let start = std::time::Instant::now();
+                            match k {
+                                0 => conv::conv2d(
+                                    &p,
+                                    ConvAlgo::Im2colGemm,
+                                    &x,
+                                    &w,
+                                    Some(&bias),
+                                    &mut out,
+                                    false,
+                                    Activation::Relu,
+                                    &mut scratch,
+                                    threads,
+                                ),
+                                _ => conv2d_winograd(
+                                    &p,
+                                    [Variant::F4x4, Variant::F2x2][k - 1],
+                                    &x,
+                                    &us[k - 1],
+                                    Some(&bias),
+                                    &mut out,
+                                    false,
+                                    Activation::Relu,
+                                    &mut scratch,
+                                    threads,
+                                ),
+                            }
+                            if rep >= 2 {
+                                t.push(start.elapsed().as_secs_f64());
+                            }
                         }
                     }
                 });
                 let gf = p.flops() as f64 / 1e9;
-                let ((imin, imed), (wmin, wmed)) = (stats(&mut ti), stats(&mut tw));
+                let [(imin, imed), (fmin, fmed), (tmin, tmed)] = times.each_mut().map(|t| stats(t));
                 println!(
-                    "t{threads} {name:>15}: im2col {:6.1}/{:6.1} GF/s  winograd {:6.1}/{:6.1} GF/s (min/med) {:5.2}x  [{:.3} ms]  plan {:?}",
+                    "t{threads} {name:>15}: im2col {:6.1}/{:6.1}  F4 {:6.1}/{:6.1}  F2 {:6.1}/{:6.1} GF/s (min/med)  F4 {:4.2}x F2 {:4.2}x",
                     gf / imin,
                     gf / imed,
-                    gf / wmin,
-                    gf / wmed,
-                    imed / wmed,
-                    wmed * 1e3,
-                    BlockPlan::choose(&p, threads)
+                    gf / fmin,
+                    gf / fmed,
+                    gf / tmin,
+                    gf / tmed,
+                    imed / fmed,
+                    imed / tmed,
                 );
             }
         }
@@ -1363,7 +1589,6 @@ mod bench {
 mod profile {
     use super::super::activation::test_util::*;
     use super::*;
-    use hetc_plan::winograd::transform_weights;
 
     /// For perf: `WINO_SHAPES=name WINO_THREADS=1 cargo test --release ... profile_winograd -- --ignored`.
     #[test]
@@ -1372,10 +1597,11 @@ mod profile {
         let threads: usize = std::env::var("WINO_THREADS").map_or(1, |v| v.parse().unwrap());
         let iters: usize = std::env::var("WINO_ITERS").map_or(50, |v| v.parse().unwrap());
         let (name, p) = super::bench::shapes()[0];
+        let variant = super::bench::variant_from_env();
         let mut rng = Rng::new(5);
         let x = rng.vec(p.n * p.c * p.h * p.w);
         let w = rng.vec(p.m * p.c * 9);
-        let u = transform_weights(&w, p.m, p.c);
+        let u = variant.transform_weights(&w, p.m, p.c);
         let bias = rng.vec(p.m);
         let mut out = vec![0f32; p.n * p.m * p.oh * p.ow];
         let mut scratch = Vec::new();
@@ -1383,7 +1609,18 @@ mod profile {
         let t = std::time::Instant::now();
         pool.install(|| {
             for _ in 0..iters {
-                conv2d_winograd(&p, &x, &u, Some(&bias), &mut out, false, Activation::Relu, &mut scratch, threads);
+                conv2d_winograd(
+                    &p,
+                    variant,
+                    &x,
+                    &u,
+                    Some(&bias),
+                    &mut out,
+                    false,
+                    Activation::Relu,
+                    &mut scratch,
+                    threads,
+                );
             }
         });
         let s = t.elapsed().as_secs_f64() / iters as f64;
@@ -1395,25 +1632,25 @@ mod profile {
 mod phases {
     use super::super::activation::test_util::*;
     use super::*;
-    use hetc_plan::winograd::transform_weights;
 
     /// Time per phase, one thread, one block of the auto plan.
     #[test]
     #[ignore]
     fn phase_times() {
+        let variant = super::bench::variant_from_env();
         for (name, p) in super::bench::shapes() {
             let mut rng = Rng::new(5);
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.c * 9);
-            let u = transform_weights(&w, p.m, p.c);
+            let u = variant.transform_weights(&w, p.m, p.c);
             let bias = rng.vec(p.m);
             let mut out = vec![0f32; p.n * p.m * p.oh * p.ow];
-            let g = Geom::new(&p);
-            let plan = BlockPlan::choose(&p, 1);
+            let g = Geom::new(&p, variant);
+            let plan = BlockPlan::choose(&p, variant, 1);
             let (ty0, ty1) = (0, plan.rows);
             let nt = (ty1 - ty0) * g.tx;
-            let mut v = vec![0f32; v_len(nt, p.c)];
-            let mut y = vec![0f32; ELEMS * g.mp * nt];
+            let mut v = vec![0f32; g.v_len(nt, p.c)];
+            let mut y = vec![0f32; g.elems * g.mp * nt];
             let ctx = Ctx {
                 p: &p,
                 g,
@@ -1440,34 +1677,11 @@ mod phases {
             let ti = time(&mut || unsafe { ctx.input_transform(0, ty0, ty1, 0..p.c, vp, &mut bufs) });
             let yp = SendPtr(y.as_mut_ptr());
             // SAFETY: single thread, buffers sized for the block.
-            let tp = time(&mut || unsafe { ctx.products(nt, 0..ELEMS * g.mb, &v, yp) });
+            let tp = time(&mut || unsafe { ctx.products(nt, 0..g.elems * g.mb, &v, yp) });
             // SAFETY: as above.
             let to = time(&mut || unsafe { ctx.output_transform(0, ty0, ty1, 0..g.mp / L, &y, &mut bufs) });
-            // The output phase's two halves: transform into the stage, and the transposing store.
-            let mut stage = vec![0f32; OUT_TILE * g.sstride];
-            #[cfg(target_arch = "x86_64")]
-            let (to1, to2) = (
-                time(&mut || {
-                    for grp in 0..g.mp / L {
-                        let yg = &y[(grp * L / M_BLOCK) * nt * ELEMS * M_BLOCK + grp * L % M_BLOCK..];
-                        for ty in ty0..ty1 {
-                            // SAFETY: test on an AVX-512 machine.
-                            unsafe { x86::output_row(&ctx, &yg[(ty - ty0) * g.tx * ELEMS * M_BLOCK..], &mut stage) };
-                        }
-                    }
-                }),
-                time(&mut || {
-                    for grp in 0..g.mp / L {
-                        for ty in ty0..ty1 {
-                            // SAFETY: single thread.
-                            unsafe { ctx.store_rows(0, ty, grp * L, &stage) };
-                        }
-                    }
-                }),
-            );
-            println!("   output_row {to1:.1} us, store_rows {to2:.1} us");
             let blocks = g.ty.div_ceil(plan.rows) as f64;
-            let gemm_gf = (2 * ELEMS * g.mp * p.c * nt) as f64 / 1e3 / tp;
+            let gemm_gf = (2 * g.elems * g.mp * p.c * nt) as f64 / 1e3 / tp;
             println!(
                 "{name:>15} nt {nt:3}: input {ti:8.1} us  products {tp:8.1} us ({gemm_gf:5.1} GF/s)  output {to:8.1} us  (x{blocks} blocks)"
             );
