@@ -188,6 +188,8 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
             kernel: step.kernel.clone(),
             inputs: ins,
             outputs: outs,
+            gpu: None,
+            predicted_us: 0.0,
         });
     }
     let outputs = table.bindings(&p.outputs);
@@ -215,6 +217,9 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
             lower_bound_bytes: alloc.lower_bound_bytes,
             arena_bytes: alloc.arena_bytes,
         },
+        gpu_arena_bytes: 0,
+        gpu_memory: plan::MemoryReport::default(),
+        shaders: Vec::new(),
     };
     Ok(CompiledPlan { meta, weights })
 }

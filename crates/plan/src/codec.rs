@@ -24,7 +24,7 @@ use std::ops::Range;
 
 pub const MAGIC: [u8; 8] = *b"HETCPLAN";
 /// Bump whenever the layout or [`PlanMeta`]'s encoding changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 64;
 /// Alignment of the weight section and of every weight in it.
 pub const WEIGHT_ALIGN: usize = 64;

@@ -40,12 +40,30 @@ impl DType {
 /// Where a tensor's bytes live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Storage {
-    /// In the activation arena, at this byte offset. Tensors whose lifetimes do not overlap
-    /// share bytes; a reshape's output shares its input's bytes.
+    /// In the CPU's activation arena, at this byte offset. Tensors whose lifetimes do not
+    /// overlap share bytes; a reshape's output shares its input's bytes.
     Arena { offset: u64 },
     /// In the plan's weight section, at this byte offset (64-byte aligned), read in place.
+    /// A weight that GPU steps read is uploaded to GPU memory once, when a session starts.
     Weight { offset: u64 },
+    /// In the GPU's activation arena ([`PlanMeta::gpu_arena_bytes`]), at this byte offset
+    /// ([`GPU_ARENA_ALIGN`]-aligned, so that any tensor can be bound on its own).
+    GpuArena { offset: u64 },
 }
+
+impl Storage {
+    /// The memory space the tensor lives in, `None` for weights (readable by every processor).
+    pub fn device(&self) -> Option<Device> {
+        match self {
+            Storage::Arena { .. } => Some(Device::Cpu),
+            Storage::GpuArena { .. } => Some(Device::Gpu),
+            Storage::Weight { .. } => None,
+        }
+    }
+}
+
+/// Alignment of every GPU-arena offset: WebGPU's largest `minStorageBufferOffsetAlignment`.
+pub const GPU_ARENA_ALIGN: u64 = 256;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorDesc {
@@ -73,10 +91,21 @@ pub struct Binding {
     pub tensor: TensorId,
 }
 
-/// Which processor runs a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which processor runs a step, and which memory space an activation lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Device {
     Cpu,
+    /// The GPU, through WebGPU (wgpu): steps carry compute-shader dispatches ([`GpuWork`]).
+    Gpu,
+}
+
+impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        }
+    }
 }
 
 /// An activation applied in a kernel's epilogue or on its own.
@@ -327,6 +356,12 @@ pub enum Kernel {
     Expand,
     /// Copy bytes unchanged (a reshape whose output cannot share its input's memory).
     Copy,
+    /// Copy a CPU-arena tensor into a GPU-arena tensor of the same dtype and shape. Runs on
+    /// the GPU's queue (`device: Gpu`). Layout changes are separate steps, never hidden here.
+    Upload,
+    /// Copy a GPU-arena tensor into a CPU-arena tensor of the same dtype and shape (`device:
+    /// Gpu`); CPU steps that read the result wait for it.
+    Download,
 }
 
 impl Kernel {
@@ -363,8 +398,49 @@ impl Kernel {
             Kernel::Reduce { .. } => "Reduce",
             Kernel::Expand => "Expand",
             Kernel::Copy => "Copy",
+            Kernel::Upload => "Upload",
+            Kernel::Download => "Download",
         }
     }
+}
+
+/// A WGSL compute shader, specialised at compile time to one op's shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shader {
+    /// For messages, profiles and pipeline labels.
+    pub name: String,
+    pub wgsl: String,
+    pub entry_point: String,
+    /// `@workgroup_size` of the entry point, repeated here so that the runtime can check it
+    /// against the adapter's limits without parsing WGSL.
+    pub workgroup_size: [u32; 3],
+    /// Bytes of `var<workgroup>` memory the shader declares, for the same check.
+    pub workgroup_memory_bytes: u32,
+}
+
+/// One compute dispatch of a GPU step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    /// Index into [`PlanMeta::shaders`].
+    pub shader: u32,
+    /// Workgroups in x, y, z.
+    pub workgroups: [u32; 3],
+    /// Tensors bound as storage buffers at `@group(0) @binding(0..)`, in order: each is one of
+    /// the step's inputs, outputs or scratch tensors.
+    pub bindings: Vec<TensorId>,
+    /// Words of a uniform buffer bound after the storage buffers (none when empty). Shapes are
+    /// normally constants in the shader text; this carries what varies between dispatches of
+    /// one shader.
+    pub params: Vec<u32>,
+}
+
+/// How a GPU step computes: its dispatches, run in order, and the GPU-arena tensors only they
+/// use. The step's [`Kernel`] says what is computed, so the CPU can run the step instead
+/// (`--fallback cpu`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuWork {
+    pub scratch: Vec<TensorId>,
+    pub dispatches: Vec<Dispatch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -375,6 +451,10 @@ pub struct Step {
     pub kernel: Kernel,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
+    /// The shader dispatches of a GPU compute step; `None` on the CPU and for transfers.
+    pub gpu: Option<GpuWork>,
+    /// The compiler's predicted time for this step in microseconds, for reports (0 if none).
+    pub predicted_us: f32,
 }
 
 /// The memory plan's figures, for reports.
@@ -399,6 +479,12 @@ pub struct PlanMeta {
     pub inputs: Vec<Binding>,
     pub outputs: Vec<Binding>,
     pub steps: Vec<Step>,
+    /// Size of the CPU activation arena.
     pub arena_bytes: u64,
     pub memory: MemoryReport,
+    /// Size of the GPU activation arena (0 when no step runs on the GPU).
+    pub gpu_arena_bytes: u64,
+    pub gpu_memory: MemoryReport,
+    /// The WGSL shaders that GPU steps dispatch, each stored once.
+    pub shaders: Vec<Shader>,
 }

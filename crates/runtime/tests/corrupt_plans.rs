@@ -10,9 +10,9 @@
 
 use hetc_compile::{CompileOptions, compile};
 use hetc_plan::{
-    Activation, BinaryFn, ConvAlgo, CoordTransform, DType, FORMAT_VERSION, HEADER_LEN, Kernel, MAGIC, MAX_TENSOR_BYTES,
-    NearestMode, PadMode, PlanError, PlanMeta, PoolKind, ReduceKind, ResizeMode, ResizeParams, SliceAxis, Storage,
-    UnaryFn, WEIGHT_ALIGN,
+    Activation, BinaryFn, ConvAlgo, CoordTransform, DType, Device, Dispatch, FORMAT_VERSION, GpuWork, HEADER_LEN,
+    Kernel, MAGIC, MAX_TENSOR_BYTES, NearestMode, PadMode, PlanError, PlanMeta, PoolKind, ReduceKind, ResizeMode,
+    ResizeParams, SliceAxis, Storage, UnaryFn, WEIGHT_ALIGN,
 };
 use hetc_runtime::{Plan, RuntimeError, Session, SessionOptions, Tensor};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -387,7 +387,7 @@ fn step_of(meta: &PlanMeta, kernel: &str) -> usize {
 fn arena_offset(meta: &PlanMeta, id: u32) -> u64 {
     match meta.tensors[id as usize].storage {
         Storage::Arena { offset } => offset,
-        Storage::Weight { .. } => panic!("tensor {id} is a weight"),
+        Storage::Weight { .. } | Storage::GpuArena { .. } => panic!("tensor {id} is not in the CPU arena"),
     }
 }
 
@@ -540,6 +540,34 @@ fn mutations() -> Vec<Mutation> {
             let t = meta.inputs[0].tensor as usize;
             meta.tensors[t].dtype = DType::U8;
         }),
+        // Devices and GPU work (format version 2).
+        m("CPU step moved to the GPU without dispatches", Reject, |meta, _| meta.steps[0].device = Device::Gpu),
+        m("CPU step with a dispatch", Reject, |meta, _| {
+            meta.steps[0].gpu = Some(GpuWork {
+                scratch: vec![],
+                dispatches: vec![Dispatch { shader: 0, workgroups: [1, 1, 1], bindings: vec![], params: vec![] }],
+            })
+        }),
+        m("GPU step naming a missing shader", Reject, |meta, _| {
+            let s = &mut meta.steps[0];
+            s.device = Device::Gpu;
+            s.gpu = Some(GpuWork {
+                scratch: vec![],
+                dispatches: vec![Dispatch { shader: 7, workgroups: [1, 1, 1], bindings: vec![], params: vec![] }],
+            })
+        }),
+        m("tensor moved to a misaligned GPU arena offset", Reject, |meta, _| {
+            meta.gpu_arena_bytes = 1 << 20;
+            meta.tensors[meta.steps[0].outputs[0] as usize].storage = Storage::GpuArena { offset: 4 };
+        }),
+        m("CPU step writing GPU memory", Reject, |meta, _| {
+            meta.gpu_arena_bytes = 1 << 20;
+            meta.tensors[meta.steps[0].outputs[0] as usize].storage = Storage::GpuArena { offset: 0 };
+        }),
+        m("upload on the CPU", Reject, |meta, _| meta.steps[0].kernel = Kernel::Upload),
+        m("GPU arena of 2^41 bytes", Reject, |meta, _| meta.gpu_arena_bytes = 1 << 41),
+        m("negative predicted time", Reject, |meta, _| meta.steps[0].predicted_us = -1.0),
+        m("NaN predicted time", Reject, |meta, _| meta.steps[0].predicted_us = f32::NAN),
         // Offsets.
         m("arena offset at the arena's end", Reject, |meta, _| {
             meta.tensors[meta.inputs[0].tensor as usize].storage = Storage::Arena { offset: meta.arena_bytes }

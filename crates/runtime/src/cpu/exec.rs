@@ -207,7 +207,8 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             reduce::reduce(*kind, inputs[0], &ins[0], &axes, outputs[0], threads);
         }
         Kernel::Expand => movement::expand(inputs[0], &ins[0], outputs[0], &outs[0], threads),
-        Kernel::Copy => movement::copy(inputs[0], outputs[0], threads),
+        // Without a GPU (`--fallback cpu`) a transfer is a copy between two CPU buffers.
+        Kernel::Copy | Kernel::Upload | Kernel::Download => movement::copy(inputs[0], outputs[0], threads),
     }
     let _ = Activation::Identity;
 }

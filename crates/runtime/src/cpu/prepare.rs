@@ -5,7 +5,7 @@
 //! kernels can index without bounds surprises, and that no step's outputs overlap its inputs
 //! except where the kernel computes in place.
 
-use hetc_plan::{ConvAlgo, DType, Kernel, PlanMeta, PoolKind, Step, Storage, TensorDesc};
+use hetc_plan::{ConvAlgo, DType, Device, Kernel, PlanMeta, PoolKind, Step, Storage, TensorDesc};
 
 /// Where a tensor's `f32` elements are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub fn region(t: &TensorDesc) -> Result<Region, String> {
     let (weight, offset) = match t.storage {
         Storage::Arena { offset } => (false, offset),
         Storage::Weight { offset } => (true, offset),
+        Storage::GpuArena { .. } => return Err(format!("tensor `{}` lives in GPU memory", t.name)),
     };
     Ok(Region { weight, offset: (offset / 4) as usize, len })
 }
@@ -87,6 +88,11 @@ fn may_alias(kernel: &Kernel, i: usize, n_inputs: usize) -> bool {
 }
 
 pub fn prepare(meta: &PlanMeta, step: &Step) -> Result<Prepared, String> {
+    ensure!(
+        step.device == Device::Cpu,
+        "runs on the {}, which this runtime cannot drive yet (only CPU plans run)",
+        step.device.name()
+    );
     let t = |id: u32| &meta.tensors[id as usize];
     let in_shapes: Vec<Vec<usize>> = step.inputs.iter().map(|&i| shape(t(i))).collect();
     let out_shapes: Vec<Vec<usize>> = step.outputs.iter().map(|&i| shape(t(i))).collect();
@@ -289,7 +295,7 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                 );
             }
         }
-        Kernel::Activation(_) | Kernel::Unary(_) | Kernel::Copy => {
+        Kernel::Activation(_) | Kernel::Unary(_) | Kernel::Copy | Kernel::Upload | Kernel::Download => {
             count(ins, outs, 1, 1)?;
             ensure!(ins[0].iter().product::<usize>() == outs[0].iter().product::<usize>(), "element counts differ");
         }
