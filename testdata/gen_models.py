@@ -295,6 +295,33 @@ def gen_multi_output_split():
     return save_valid(m, "multi_output_split", [("x", x)])
 
 
+def gen_fallback_mix():
+    """Ops that phone accelerators refuse for known reasons (hetc support tests)."""
+    r = rng(8)
+    inits = [
+        init("conv1.weight", randf(r, 8, 8, 3, 3, scale=0.2)),
+        init("conv1.bias", randf(r, 8, scale=0.1)),
+        init("gconv.weight", randf(r, 8, 4, 3, 3, scale=0.2)),
+        init("conv2.weight", randf(r, 4, 16, 1, 1, scale=0.3)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], name="conv1",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("HardSigmoid", ["c1"], ["h"], name="hsig"),
+        helper.make_node("Conv", ["h", "gconv.weight"], ["g"], name="gconv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=2),
+        helper.make_node("Relu", ["g"], ["r"], name="relu"),
+        helper.make_node("Transpose", ["r"], ["t"], name="tr", perm=[0, 1, 3, 2]),
+        helper.make_node("Concat", ["t", "c1"], ["k"], name="cat", axis=1),
+        helper.make_node("Conv", ["k", "conv2.weight"], ["y"], name="conv2", kernel_shape=[1, 1]),
+    ]
+    g = helper.make_graph(nodes, "fallback_mix", [vi("x", F32, [1, 8, 8, 8])],
+                          [vi("y", F32, [1, 4, 8, 8])], inits)
+    m = make_model(g, 17)
+    x = randf(rng(108), 1, 8, 8, 8)
+    return save_valid(m, "fallback_mix", [("x", x)])
+
+
 # ----------------------------------------------------------------------------
 # invalid / unsupported models (flat files, no test sets)
 # ----------------------------------------------------------------------------
@@ -504,6 +531,7 @@ def main():
     gen_external_weights()
     gen_opset7_legacy()
     gen_multi_output_split()
+    gen_fallback_mix()
 
     gen_unsupported_ops()
     gen_cycle()

@@ -8,6 +8,8 @@ mod inspect;
 mod inspect_plan;
 mod npy;
 mod run;
+mod support;
+mod targets;
 mod tensor_io;
 
 /// `println!` that ends the program quietly when stdout is closed (`hetc inspect | head`)
@@ -47,6 +49,10 @@ enum Command {
     Run(run::RunArgs),
     /// Time a plan on synthetic inputs: median and spread.
     Bench(bench::BenchArgs),
+    /// List the built-in targets: processors, memory, peak figures and support tables.
+    Targets(targets::TargetsArgs),
+    /// Which ops each processor of a target runs, why not, and the CPU-fallback segments.
+    Support(support::SupportArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -55,6 +61,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compile(args) => compile::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Targets(args) => targets::run(&args),
+        Command::Support(args) => support::run(&args),
     }
 }
 

@@ -148,7 +148,7 @@ pub fn host_target(name: &str, info: &HostInfo, code: &CodeTables) -> TargetDesc
         note: Some(format!("{} ({}), features: {}", info.cpu_model, info.arch, info.features.join(" "))),
         clusters: vec![CpuCluster {
             role: ClusterRole::Performance,
-            core: info.cpu_model.clone(),
+            core: "logical CPUs".into(),
             count: info.logical_cores,
             ghz,
             quality: Quality::Detected,

@@ -121,7 +121,6 @@ fn counts_segments_and_transfers_of_a_chain() {
     assert_eq!(both.placement, Placement { fallback_nodes: 0, ..gpu.placement.clone() });
 }
 
-
 #[test]
 fn a_value_read_twice_on_the_same_processor_is_one_transfer() {
     // x -> exp p (CPU) -> relu q1, relu q2 (GPU) -> add r (GPU) -> y

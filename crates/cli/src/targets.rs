@@ -1,0 +1,113 @@
+//! `hetc targets [--json]`: the built-in targets, their processors, figures and support tables.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hetc_target::desc::{ProcessorDesc, TargetDesc};
+use hetc_target::facts::Figure;
+use hetc_target::{Catalog, CodeTable, CodeTables, HETC_CPU, HostInfo};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct TargetsArgs {
+    /// Print every fact with its sources as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The built-in targets with this build's code tables and this machine's host targets.
+pub fn catalog() -> Result<Catalog> {
+    // INTEGRATION POINT (gpu branch): with the runtime's `gpu` feature, fill `host.gpu` from
+    // the wgpu adapter and register `hetc_compile::support::gpu_supports` as
+    // `hetc_target::HETC_GPU`; `host` then gains its GPU.
+    let code = CodeTables::new()
+        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)));
+    Catalog::builtin(&code, &HostInfo::detect()).context("cannot load the built-in targets")
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    targets: Vec<&'a TargetDesc>,
+    /// What each processor's table reproduces, by target and processor.
+    support_basis: BTreeMap<&'a str, BTreeMap<&'a str, &'a str>>,
+    tables: Vec<&'a hetc_target::table::SupportTable>,
+    sources: &'a hetc_target::facts::Sources,
+}
+
+pub fn run(args: &TargetsArgs) -> Result<()> {
+    let catalog = catalog()?;
+    if args.json {
+        let listing = Listing {
+            targets: catalog.targets().iter().map(|t| &t.desc).collect(),
+            support_basis: catalog
+                .targets()
+                .iter()
+                .map(|t| (t.name(), t.processors().map(|(p, s)| (p.name.as_str(), s.basis())).collect()))
+                .collect(),
+            tables: catalog.tables.values().map(|t| t.as_ref()).collect(),
+            sources: &catalog.sources,
+        };
+        crate::outln!("{}", serde_json::to_string_pretty(&listing)?);
+        return Ok(());
+    }
+    for (i, t) in catalog.targets().iter().enumerate() {
+        if i > 0 {
+            crate::outln!();
+        }
+        let d = &t.desc;
+        crate::outln!("{:<10} {} ({})", d.name, d.device, d.soc);
+        let mut memory = Vec::new();
+        if let Some(r) = &d.ram {
+            let v: Vec<String> = r.variants_gib.iter().map(|g| format!("{g}")).collect();
+            memory.push(format!("RAM {} GiB [{}]", v.join("/"), r.quality));
+        }
+        if let Some(m) = &d.memory {
+            memory.push(format!("{}, {}", m.kind, figure(&m.bandwidth_gbps, "GB/s")));
+        }
+        if !memory.is_empty() {
+            crate::outln!("{:<10} {}", "", memory.join("; "));
+        }
+        for (p, support) in t.processors() {
+            crate::outln!("  {:<5} {}", p.name, describe(p));
+            crate::outln!("  {:<5} table: {}", "", support.basis());
+        }
+        for note in &d.notes {
+            crate::outln!("  note  {note}");
+        }
+    }
+    crate::outln!();
+    crate::outln!(
+        "Figures in [brackets] give their quality; estimate and guess are placeholders until measured. \
+         `hetc targets --json` lists every fact with its sources; docs/targets.md explains them."
+    );
+    Ok(())
+}
+
+fn figure(f: &Figure, unit: &str) -> String {
+    format!("{} {unit} [{}]", f.value, f.quality)
+}
+
+/// One line about a processor: model, cores, GPU data type, peaks.
+fn describe(p: &ProcessorDesc) -> String {
+    let mut parts = vec![p.model.clone()];
+    if !p.clusters.is_empty() {
+        let c: Vec<String> = p.clusters.iter().map(|c| format!("{}x {} {:.2} GHz", c.count, c.core, c.ghz)).collect();
+        parts.push(c.join(", "));
+    }
+    if !p.features.is_empty() {
+        parts.push(p.features.join(" "));
+    }
+    if let Some(d) = p.gpu.as_ref().and_then(|g| g.preferred_data.as_ref()) {
+        parts.push(format!("prefers {:?} [{}]", d.kind, d.quality).to_lowercase());
+    }
+    match p.peak_gflops() {
+        Some(f) => parts.push(format!("peak {}", figure(&f, "GFLOP/s"))),
+        None if p.peak_int8_tops.is_none() => parts.push("no peak figure".to_string()),
+        None => {}
+    }
+    if let Some(f) = &p.peak_int8_tops {
+        parts.push(format!("peak {}", figure(f, "TOPS int8")));
+    }
+    parts.join("; ")
+}
