@@ -16,6 +16,7 @@ pub mod analysis;
 pub mod catalog;
 pub mod cost;
 pub mod desc;
+pub mod docs;
 mod error;
 pub mod facts;
 pub mod host;
