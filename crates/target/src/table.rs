@@ -695,12 +695,14 @@ fn check_valid_or_same(
     let n = kernel.len();
     let axes =
         || (0..n).filter_map(|i| Some((x.shape.get(2 + i)?, y.shape.get(2 + i)?, kernel[i], strides[i], dilations[i])));
+    // Saturating and checked: the IR refuses zero kernels and strides at import, but a table
+    // check must not be the place where bad input panics.
     let valid = pads.iter().all(|&p| p == 0)
         && axes().all(|(&len, &out, k, s, d)| {
-            let span = d * (k - 1) + 1;
-            len >= span && out == (len - span) / s + 1
+            let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
+            len >= span && (len - span).checked_div(s).is_some_and(|q| out == q + 1)
         });
-    let same = axes().all(|(&len, &out, _, s, _)| len >= 1 && out == (len - 1) / s + 1);
+    let same = axes().all(|(&len, &out, _, s, _)| len >= 1 && (len - 1).checked_div(s).is_some_and(|q| out == q + 1));
     if valid || same {
         Ok(())
     } else {
