@@ -78,7 +78,7 @@ fn inputs_axes_and_shapes() {
     let a = b.input("a", &[2, 8]);
     let w = b.constant("w", &[8, 4]);
     let gemm = Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false };
-    b.op("fc", Op::Gemm(gemm.clone()), &[a, w]);
+    b.op("fc", Op::Gemm(gemm), &[a, w]);
     let bt = b.input("bt", &[8, 4]);
     b.op("matmul", Op::Gemm(gemm), &[a, bt]);
     let at = b.input("at", &[8, 2]);
