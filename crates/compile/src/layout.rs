@@ -34,6 +34,7 @@ fn in_place_input(p: &Program, kernel: &Kernel, inputs: &[ValId], out: ValId) ->
     match kernel {
         Kernel::Activation(_) | Kernel::Unary(_) | Kernel::ChannelAffine { .. } => same(inputs[0]).then_some(0),
         Kernel::Binary { .. } => (0..2).find(|&i| same(inputs[i])),
+        Kernel::Elementwise { .. } => (0..inputs.len()).find(|&i| same(inputs[i])),
         Kernel::Conv(c) if c.has_residual => {
             let r = inputs.len() - 1;
             same(inputs[r]).then_some(r)

@@ -107,7 +107,7 @@ pub(crate) fn activation_of(kind: &UnaryKind) -> Option<Activation> {
     })
 }
 
-fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
+pub(crate) fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
     use plan::UnaryFn as U;
     Some(match kind {
         UnaryKind::Exp => U::Exp,
@@ -127,7 +127,7 @@ fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
     })
 }
 
-fn binary_fn(kind: &BinaryKind) -> Option<plan::BinaryFn> {
+pub(crate) fn binary_fn(kind: &BinaryKind) -> Option<plan::BinaryFn> {
     use plan::BinaryFn as B;
     Some(match kind {
         BinaryKind::Add => B::Add,
@@ -408,7 +408,7 @@ fn lower_node(
             let v = p.view(input(0)?, r.shape.clone());
             map.insert(out_ref(0), v);
         }
-        Op::Conv(c) => {
+        Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
             let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
             let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
             let (kernel, strides, dilations, pads) = window_2d(&c.kernel, &c.strides, &c.dilations, &c.pads);
@@ -444,10 +444,13 @@ fn lower_node(
                 activation: Activation::Identity,
             };
             emit(p, Kernel::Conv(params), ins, vec![out4]);
+            if let Op::FusedConv(f) = &node.op {
+                crate::lower_fused::conv_epilogue(&node.name, f, &inputs, p)?;
+            }
             let v = p.view(out4, out_ty.shape.clone());
             map.insert(out_ref(0), v);
         }
-        Op::ConvTranspose(ct) => {
+        Op::ConvTranspose(ct) | Op::FusedConvTranspose(ir::FusedConvTranspose { conv: ct, .. }) => {
             let c = &ct.conv;
             let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
             let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
@@ -469,6 +472,9 @@ fn lower_node(
                 activation: Activation::Identity,
             };
             emit(p, Kernel::ConvTranspose(params), ins, vec![out4]);
+            if let Op::FusedConvTranspose(f) = &node.op {
+                crate::lower_fused::conv_transpose_epilogue(&node.name, f, p)?;
+            }
             let v = p.view(out4, out_ty.shape.clone());
             map.insert(out_ref(0), v);
         }
@@ -567,6 +573,8 @@ fn simple_kernel(
             keepdims: r.keepdims,
         },
         Op::Expand(_) => Kernel::Expand,
+        Op::FusedGemm(f) => crate::lower_fused::gemm(name, f, inputs)?,
+        Op::ElementwiseChain(c) => return crate::lower_fused::chain(name, c, &present, p),
         other => return Err(node_err(name, format!("{} has no CPU kernel", other.name()))),
     };
     Ok((k, present))

@@ -2,7 +2,8 @@
 //! kernel.
 
 use super::kernels::{
-    activation, conv, elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax, winograd,
+    activation, conv, elementwise, fused_elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax,
+    winograd,
 };
 use super::prepare::{Prepared, Region};
 use hetc_plan::{Activation, ConvAlgo, Kernel};
@@ -207,6 +208,9 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             reduce::reduce(*kind, inputs[0], &ins[0], &axes, outputs[0], threads);
         }
         Kernel::Expand => movement::expand(inputs[0], &ins[0], outputs[0], &outs[0], threads),
+        Kernel::Elementwise { program } => {
+            fused_elementwise::elementwise(program, &inputs, ins, in_place, outputs[0], &outs[0], threads)
+        }
         // Without a GPU (`--fallback cpu`) a transfer is a copy between two CPU buffers.
         Kernel::Copy | Kernel::Upload | Kernel::Download => movement::copy(inputs[0], outputs[0], threads),
     }
