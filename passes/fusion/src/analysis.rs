@@ -28,6 +28,9 @@ pub struct Data {
     pub name: Option<String>,
     /// Name of the first original node's output value.
     pub value_name: Option<String>,
+    /// Earliest position in the original graph's execution order of a node of this class:
+    /// the rebuilt graph keeps that order (and so the memory planner's lifetimes) where it can.
+    pub pos: Option<u32>,
 }
 
 impl Data {
@@ -40,7 +43,7 @@ impl Data {
     }
 
     fn failed() -> Self {
-        Data { types: Vec::new(), ok: false, constant: false, nonneg: false, name: None, value_name: None }
+        Data { types: Vec::new(), ok: false, constant: false, nonneg: false, name: None, value_name: None, pos: None }
     }
 }
 
@@ -55,10 +58,12 @@ pub struct FusionAnalysis {
     /// Per constant: all its values are `>= 0` (checked for small constants only).
     pub const_nonneg: Vec<bool>,
     pub input_types: Vec<TensorType>,
-    /// Names the rules gave the e-nodes they built (keyed by the node as built).
-    pub node_names: Vec<(ENode, String)>,
-    /// Name and value name for the next node `make` sees, set by the builder.
-    pub(crate) pending_name: Option<(String, String)>,
+    /// Names of the e-nodes: the original node's, or what a rule called the node it built
+    /// (keyed by the node as added; the first name wins).
+    pub node_names: HashMap<ENode, String>,
+    /// Name, value name and original position for the next node `make` sees, set by the
+    /// builder.
+    pub(crate) pending_name: Option<(String, String, Option<u32>)>,
     /// Rewrites refused because the two sides' types differed (a rule bug if ever non-zero).
     pub refused_unions: usize,
     /// How many unions each rule made.
@@ -179,9 +184,10 @@ impl Analysis<ENode> for FusionAnalysis {
                 }
             }
         };
-        if let Some((name, value)) = names {
+        if let Some((name, value, pos)) = names {
             data.name = Some(name);
             data.value_name = Some(value);
+            data.pos = pos;
         }
         data
     }
@@ -200,6 +206,11 @@ impl Analysis<ENode> for FusionAnalysis {
         if b.nonneg && !a.nonneg {
             a.nonneg = true;
             changed_a = true;
+        }
+        if let Some(p) = b.pos
+            && a.pos.is_none_or(|q| p < q)
+        {
+            a.pos = Some(p);
         }
         if a.name.is_none() && b.name.is_some() {
             a.name = b.name.clone();

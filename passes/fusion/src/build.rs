@@ -13,11 +13,11 @@ pub struct Built {
     pub roots: Vec<Id>,
 }
 
-fn add_named(eg: &mut EG, node: ENode, name: &str, value: &str) -> Id {
-    eg.analysis.pending_name = Some((name.to_string(), value.to_string()));
+fn add_named(eg: &mut EG, node: ENode, name: &str, value: &str, pos: usize) -> Id {
+    eg.analysis.pending_name = Some((name.to_string(), value.to_string(), Some(pos as u32)));
     let id = eg.add(node.clone());
     eg.analysis.pending_name = None;
-    eg.analysis.node_names.push((node, name.to_string()));
+    eg.analysis.node_names.entry(node).or_insert_with(|| name.to_string());
     id
 }
 
@@ -30,7 +30,7 @@ pub fn build(graph: &Graph) -> Result<Built, String> {
     let mut eg = EG::new(analysis);
     let absent = eg.add(ENode::leaf(FOp::Absent));
     let mut class_of: HashMap<ValueRef, Id> = HashMap::new();
-    for id in graph.topo_order().map_err(|e| e.to_string())? {
+    for (pos, id) in graph.topo_order().map_err(|e| e.to_string())?.into_iter().enumerate() {
         let node = graph.node(id);
         let value_name = |slot: usize| node.output_names.get(slot).cloned().unwrap_or_else(|| node.name.clone());
         let at = |slot| ValueRef { node: id, slot };
@@ -38,25 +38,25 @@ pub fn build(graph: &Graph) -> Result<Built, String> {
             Op::Input => {
                 let pos =
                     graph.inputs.iter().position(|&i| i == id).ok_or("an input node that is not a graph input")?;
-                let c = add_named(&mut eg, ENode::leaf(FOp::Input(pos as u32)), &node.name, &value_name(0));
+                let c = add_named(&mut eg, ENode::leaf(FOp::Input(pos as u32)), &node.name, &value_name(0), pos);
                 class_of.insert(at(0), c);
             }
             Op::Constant(t) => {
                 let i = eg.analysis.add_const(t.clone());
-                let c = add_named(&mut eg, ENode::leaf(FOp::Const(i)), &node.name, &value_name(0));
+                let c = add_named(&mut eg, ENode::leaf(FOp::Const(i)), &node.name, &value_name(0), pos);
                 class_of.insert(at(0), c);
             }
             op => {
                 let children: Vec<Id> =
                     graph.inputs_of(id).into_iter().map(|v| v.map_or(absent, |v| class_of[&v])).collect();
                 let i = eg.analysis.intern_op(op.clone());
-                let c = add_named(&mut eg, ENode::new(FOp::Op(i), children), &node.name, &value_name(0));
+                let c = add_named(&mut eg, ENode::new(FOp::Op(i), children), &node.name, &value_name(0), pos);
                 if node.outputs.len() == 1 {
                     class_of.insert(at(0), c);
                 } else {
                     for slot in 0..node.outputs.len() {
                         let p = ENode::new(FOp::Proj(slot as u32), vec![c]);
-                        let pc = add_named(&mut eg, p, &node.name, &value_name(slot));
+                        let pc = add_named(&mut eg, p, &node.name, &value_name(slot), pos);
                         class_of.insert(at(slot), pc);
                     }
                 }
@@ -86,7 +86,17 @@ impl Rebuild<'_> {
     }
 
     fn class_name(&self, c: Id) -> String {
-        self.eg[c].data.name.clone().unwrap_or_else(|| format!("fused_{c}"))
+        if let Some(name) = &self.eg[c].data.name {
+            return name.clone();
+        }
+        // A derived constant: named after the weight it was derived from.
+        match self.node(c).map(|n| (n.op, n.children.first().copied())) {
+            Ok((FOp::Derived(_), Some(first))) => {
+                let base = self.class_name(first);
+                if base.ends_with("/folded") { base } else { format!("{base}/folded") }
+            }
+            _ => "fused".into(),
+        }
     }
 
     /// The value of a constant class (a weight, or a derivation evaluated now).
@@ -179,7 +189,9 @@ pub fn rebuild(original: &Graph, eg: &EG, roots: &[Id], choice: &HashMap<Id, ENo
         .map(|&i| graph.add_input(original.node(i).name.clone(), original.node(i).outputs[0].clone()))
         .collect();
     let mut names = HashMap::new();
-    for (n, name) in &eg.analysis.node_names {
+    let mut named: Vec<(&ENode, &String)> = eg.analysis.node_names.iter().collect();
+    named.sort();
+    for (n, name) in named {
         names.entry(n.clone().map_children(|c| eg.find(c))).or_insert_with(|| name.clone());
     }
     let mut r = Rebuild {
@@ -192,9 +204,82 @@ pub fn rebuild(original: &Graph, eg: &EG, roots: &[Id], choice: &HashMap<Id, ENo
         multi: HashMap::new(),
         tensors: HashMap::new(),
     };
+    for c in execution_order(eg, roots, choice)? {
+        if let Some(ENode { op: FOp::Op(_), .. }) = choice.get(&c) {
+            r.value(c)?;
+        }
+    }
     for (o, &root) in original.outputs.iter().zip(roots) {
         let v = r.value(root)?.ok_or("a graph output is an absent value")?;
         r.graph.outputs.push(hetc_ir::GraphOutput { name: o.name.clone(), value: v });
     }
     Ok(r.graph)
+}
+
+/// The extracted classes in an order to run them: dependencies first, otherwise by position
+/// in the original graph. A class that no original node was in (a node a rule built) takes
+/// the position of its earliest consumer, so it runs right before it.
+fn execution_order(eg: &EG, roots: &[Id], choice: &HashMap<Id, ENode>) -> Result<Vec<Id>, String> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // Depth-first post-order: children before parents.
+    let mut post: Vec<Id> = Vec::new();
+    let mut seen: HashMap<Id, bool> = HashMap::new();
+    let mut stack: Vec<(Id, bool)> = roots.iter().rev().map(|&r| (eg.find(r), false)).collect();
+    while let Some((c, expanded)) = stack.pop() {
+        if expanded {
+            post.push(c);
+            continue;
+        }
+        if seen.contains_key(&c) {
+            continue;
+        }
+        seen.insert(c, true);
+        let node = choice.get(&c).ok_or_else(|| format!("class {c} was not extracted"))?;
+        stack.push((c, true));
+        for &ch in node.children.iter().rev() {
+            if !seen.contains_key(&eg.find(ch)) {
+                stack.push((eg.find(ch), false));
+            }
+        }
+    }
+    let mut pos: HashMap<Id, u32> = HashMap::new();
+    let mut parents: HashMap<Id, Vec<Id>> = HashMap::new();
+    for &c in &post {
+        for &ch in &choice[&c].children {
+            parents.entry(eg.find(ch)).or_default().push(c);
+        }
+    }
+    for &c in post.iter().rev() {
+        let own = eg[c].data.pos;
+        let from_parents = parents.get(&c).and_then(|ps| ps.iter().filter_map(|p| pos.get(p)).min().copied());
+        pos.insert(c, own.or(from_parents).unwrap_or(u32::MAX));
+    }
+    let mut waiting: HashMap<Id, usize> = HashMap::new();
+    for &c in &post {
+        let mut kids: Vec<Id> = choice[&c].children.iter().map(|&x| eg.find(x)).collect();
+        kids.sort();
+        kids.dedup();
+        waiting.insert(c, kids.len());
+    }
+    let mut ready: BinaryHeap<Reverse<(u32, Id)>> =
+        post.iter().filter(|c| waiting[c] == 0).map(|&c| Reverse((pos[&c], c))).collect();
+    let mut order = Vec::with_capacity(post.len());
+    while let Some(Reverse((_, c))) = ready.pop() {
+        order.push(c);
+        let mut ps = parents.get(&c).cloned().unwrap_or_default();
+        ps.sort();
+        ps.dedup();
+        for p in ps {
+            let w = waiting.get_mut(&p).expect("every parent was visited");
+            *w -= 1;
+            if *w == 0 {
+                ready.push(Reverse((pos[&p], p)));
+            }
+        }
+    }
+    if order.len() != post.len() {
+        return Err("the extracted graph has a cycle".into());
+    }
+    Ok(order)
 }

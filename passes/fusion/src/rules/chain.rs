@@ -1,7 +1,8 @@
 //! Elementwise chains.
 //!
-//! - `hard-swish`: `x * HardSigmoid{1/6, 1/2}(x)` is `HardSwish(x)` (paddle2onnx writes it
-//!   that way), which a convolution can take as its epilogue.
+//! - `hard-swish`: `x * HardSigmoid{1/6, 1/2}(x)` and `x * Clip{0,6}(x + 3) / 6` are
+//!   `HardSwish(x)` (paddle2onnx writes it both ways), which a convolution can take as its
+//!   epilogue.
 //! - `elementwise-chain`: an elementwise op (or chain) whose operands are computed by
 //!   elementwise ops (or chains) becomes one [`ElementwiseChain`] with the operands' programs
 //!   inlined. Each application inlines either one operand or all of them, so a chain of `k`
@@ -23,6 +24,59 @@ pub(crate) fn hard_swish() -> FnRule {
         filter: |op| matches!(op, Op::Binary(b) if b.kind == BinaryKind::Mul),
         apply: hard_swish_apply,
     }
+}
+
+/// The value of a constant class holding one element.
+fn scalar(b: &Builder<'_>, c: Id) -> Option<f64> {
+    b.egraph[c].nodes.iter().find_map(|n| match n.op {
+        crate::lang::FOp::Const(i) => {
+            let t = &b.egraph.analysis.consts[i as usize];
+            (t.numel() == 1 && t.dtype().is_float()).then(|| t.get_f64(0))
+        }
+        _ => None,
+    })
+}
+
+/// The operand pairs of a commutative binary node of `kind` in class `c`.
+fn operands(b: &Builder<'_>, c: Id, kind: BinaryKind) -> Vec<(Id, Id)> {
+    b.ops_in(c)
+        .into_iter()
+        .filter(|(_, op)| matches!(op, Op::Binary(bi) if bi.kind == kind))
+        .flat_map(|(n, _)| [(n.children[0], n.children[1]), (n.children[1], n.children[0])])
+        .collect()
+}
+
+pub(crate) fn hard_swish_div() -> FnRule {
+    FnRule {
+        name: "hard-swish-div",
+        filter: |op| matches!(op, Op::Binary(b) if b.kind == BinaryKind::Div),
+        apply: hard_swish_div_apply,
+    }
+}
+
+/// `x * Clip{0, 6}(x + 3) / 6`.
+fn hard_swish_div_apply(b: &mut Builder<'_>, class: Id, node: &ENode, _op: &Op) -> Option<Vec<Id>> {
+    let [m, six] = node.children[..] else { return None };
+    if scalar(b, six)? != 6.0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (x, clipped) in operands(b, m, BinaryKind::Mul) {
+        for (cn, cop) in b.ops_in(clipped) {
+            let Op::Unary(Unary { kind: UnaryKind::Clip { min, max } }) = cop else { continue };
+            if min != 0.0 || max != 6.0 {
+                continue;
+            }
+            let matched = operands(b, cn.children[0], BinaryKind::Add)
+                .into_iter()
+                .any(|(y, three)| b.egraph.find(y) == b.egraph.find(x) && scalar(b, three) == Some(3.0));
+            if matched && b.ty(x).is_some_and(|t| t.dtype == DType::F32) {
+                let name = b.name(class);
+                out.extend(b.op(Op::Unary(Unary { kind: UnaryKind::HardSwish }), vec![x], name));
+            }
+        }
+    }
+    Some(out)
 }
 
 fn hard_swish_apply(b: &mut Builder<'_>, class: Id, node: &ENode, _op: &Op) -> Option<Vec<Id>> {

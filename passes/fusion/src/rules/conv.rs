@@ -71,17 +71,16 @@ fn mul_into(b: &mut Builder<'_>, _class: Id, node: &ENode, _op: &Op) -> Option<V
     let mut out = Vec::new();
     for (p, k) in producer_and_constant(b, node) {
         let pt = b.ty(p)?;
-        let name = b.name(p);
         for (pn, pop) in b.ops_in(p) {
-            let (x, w) = (pn.children[0], pn.children[1]);
-            let bias = b.input(&pn, 2);
-            // The weight axis holding the output channels, the channel count, and the new op.
+            // The weight axis holding the output channels, and the new op.
             let (axis, op) = match &pop {
                 Op::Conv(_) => (0, pop.clone()),
                 Op::ConvTranspose(ct) if ct.conv.group == 1 => (1, pop.clone()),
                 Op::Gemm(g) if pt.rank() == 2 => (if g.trans_b { 0 } else { 1 }, pop.clone()),
                 _ => continue,
             };
+            let (x, w) = (pn.children[0], pn.children[1]);
+            let bias = b.input(&pn, 2);
             let m = pt.shape[1];
             let Some(kv) = b.derived(Derived::ChannelVector { len: m }, vec![k]) else { continue };
             let Some(w) = b.derived(Derived::ScaleAxis { axis }, vec![w, kv]) else { continue };
@@ -94,7 +93,8 @@ fn mul_into(b: &mut Builder<'_>, _class: Id, node: &ENode, _op: &Op) -> Option<V
                 let Some(bias) = b.derived(Derived::MulVec, vec![bv, kv]) else { continue };
                 children.push(bias);
             }
-            if let Some(id) = b.op(op, children, name.clone()) {
+            let name = b.node_name(&pn, p);
+            if let Some(id) = b.op(op, children, name) {
                 out.push(id);
             }
         }
@@ -110,7 +110,6 @@ fn add_into(b: &mut Builder<'_>, _class: Id, node: &ENode, _op: &Op) -> Option<V
     let mut out = Vec::new();
     for (p, k) in producer_and_constant(b, node) {
         let pt = b.ty(p)?;
-        let name = b.name(p);
         for (pn, pop) in b.ops_in(p) {
             let op = match &pop {
                 Op::Conv(_) | Op::ConvTranspose(_) => pop.clone(),
@@ -131,7 +130,8 @@ fn add_into(b: &mut Builder<'_>, _class: Id, node: &ENode, _op: &Op) -> Option<V
                 }
             };
             let Some(bias) = bias else { continue };
-            if let Some(id) = b.op(op, vec![pn.children[0], pn.children[1], bias], name.clone()) {
+            let name = b.node_name(&pn, p);
+            if let Some(id) = b.op(op, vec![pn.children[0], pn.children[1], bias], name) {
                 out.push(id);
             }
         }
@@ -154,9 +154,9 @@ fn activation_into(b: &mut Builder<'_>, class: Id, node: &ENode, op: &Op) -> Opt
     if b.ty(p)?.dtype != DType::F32 {
         return None;
     }
-    let name = format!("{}+{}", b.name(p), b.name(class));
     let mut out = Vec::new();
     for (pn, pop) in b.ops_in(p) {
+        let name = format!("{}+{}", b.node_name(&pn, p), b.node_name(node, class));
         let has_bias = b.input(&pn, 2).is_some();
         let (fused, children) = match pop {
             Op::Conv(conv) => {
@@ -176,7 +176,7 @@ fn activation_into(b: &mut Builder<'_>, class: Id, node: &ENode, op: &Op) -> Opt
             Op::Gemm(gemm) => (Op::FusedGemm(FusedGemm { gemm, activation: u.kind }), pn.children.clone()),
             _ => continue,
         };
-        if let Some(id) = b.op(fused, children, name.clone()) {
+        if let Some(id) = b.op(fused, children, name) {
             out.push(id);
         }
     }
@@ -195,8 +195,8 @@ fn residual_into(b: &mut Builder<'_>, class: Id, node: &ENode, _op: &Op) -> Opti
         if pt != rt || pt.dtype != DType::F32 || b.is_const(p) {
             continue;
         }
-        let name = format!("{}+{}", b.name(p), b.name(class));
         for (pn, pop) in b.ops_in(p) {
+            let name = format!("{}+{}", b.node_name(&pn, p), b.node_name(node, class));
             let has_bias = b.input(&pn, 2).is_some();
             let (conv, mut children) = match pop {
                 Op::Conv(conv) => (conv, pn.children[..2 + has_bias as usize].to_vec()),
@@ -205,7 +205,7 @@ fn residual_into(b: &mut Builder<'_>, class: Id, node: &ENode, _op: &Op) -> Opti
             };
             children.push(res);
             let fused = FusedConv { conv, has_bias, has_residual: true, activation: None };
-            if let Some(id) = b.op(Op::FusedConv(fused), children, name.clone()) {
+            if let Some(id) = b.op(Op::FusedConv(fused), children, name) {
                 out.push(id);
             }
         }

@@ -136,6 +136,11 @@ impl Builder<'_> {
         self.data(id).name.clone().unwrap_or_else(|| "fused".into())
     }
 
+    /// The name of an e-node (an original node's name), else its class's.
+    pub fn node_name(&self, node: &ENode, class: Id) -> String {
+        self.egraph.analysis.node_names.get(node).cloned().unwrap_or_else(|| self.name(class))
+    }
+
     /// The e-nodes of a class whose op is an IR op, with that op.
     pub fn ops_in(&self, id: Id) -> Vec<(ENode, Op)> {
         self.egraph[id]
@@ -150,10 +155,10 @@ impl Builder<'_> {
 
     fn add_named(&mut self, node: ENode, name: String) -> Id {
         let value = name.clone();
-        self.egraph.analysis.pending_name = Some((name.clone(), value));
+        self.egraph.analysis.pending_name = Some((name.clone(), value, None));
         let id = self.egraph.add(node.clone());
         self.egraph.analysis.pending_name = None;
-        self.egraph.analysis.node_names.push((node, name));
+        self.egraph.analysis.node_names.entry(node).or_insert(name);
         id
     }
 
@@ -206,6 +211,7 @@ pub fn all() -> Vec<Rewrite<ENode, FusionAnalysis>> {
         conv::activation_into_producer(),
         conv::residual_into_conv(),
         chain::hard_swish(),
+        chain::hard_swish_div(),
         chain::elementwise_chain(),
         pad::pad_into_conv(),
         pad::pad_into_pool(),
