@@ -3,15 +3,21 @@
 //! egg's greedy [`egg::Extractor`] minimises each class's *tree* cost: a sub-graph used by two
 //! consumers is paid twice, so it happily computes a convolution twice to fuse an activation
 //! into one copy of it. egg's LP extractor gets this right but needs a system CBC library.
-//! This is the "faster greedy DAG" extractor of extraction-gym instead: each class's cost is
-//! the set of classes its best sub-DAG needs, each counted once, with that class's own node
-//! cost; a node's candidate set is the union of its children's sets plus itself (a node whose
-//! children's sets already contain its own class would close a cycle and is skipped). Costs
-//! are propagated bottom-up to a fixed point; only strict improvements are taken, so it
-//! terminates. The result is greedy (not optimal across every combination) but never counts a
-//! shared sub-graph twice. If the final choice still closed a cycle (a class's choice changed
-//! after a parent's set was built), the tree-greedy choice, which is always acyclic, is used
-//! instead.
+//! This extractor works in two steps instead, both counting each class once:
+//!
+//! 1. **Greedy DAG** (extraction-gym's "faster greedy DAG"): each class's cost is the set of
+//!    classes its best sub-DAG needs, each with its chosen node's cost; a node's candidate set
+//!    is the union of its children's sets plus itself (a node whose children's sets already
+//!    contain its own class would close a cycle and is skipped). Costs propagate bottom-up to
+//!    a fixed point, taking strict improvements only, so it terminates.
+//! 2. **Local search** over the whole DAG ([`improve`]): one class's node is switched whenever
+//!    that lowers the cost of everything the roots need and closes no cycle. Step 1 alone is
+//!    still greedy per class: it prefers a node that is cheap on its own over one that reuses
+//!    a sub-graph other consumers need anyway (the test below); step 2 sees the sharing.
+//!
+//! If step 1's choice closes a cycle (a class's choice changed after a parent's set was
+//! built), step 2 starts from egg's tree-greedy choice instead, which is always acyclic. The
+//! result is not proven optimal (that is the LP's job) but never pays a shared sub-graph twice.
 
 use crate::lang::ENode;
 use egg::{CostFunction, EGraph, Id, Language};
@@ -147,47 +153,129 @@ pub fn extract_dag<N: egg::Analysis<ENode>>(
             }
         }
     }
-    let choice_of = |c: Id| best[index[&egraph.find(c)] as usize].as_ref().map(|(k, _, _)| nodes[*k].1.clone());
-    // Walk the choice from the roots, watching for cycles.
-    let mut choice: HashMap<Id, ENode> = HashMap::new();
-    let mut cyclic = false;
-    let mut state: HashMap<Id, bool> = HashMap::new(); // false: on the stack, true: done
-    fn visit(
-        c: Id,
-        choice_of: &dyn Fn(Id) -> Option<ENode>,
-        choice: &mut HashMap<Id, ENode>,
-        state: &mut HashMap<Id, bool>,
-        cyclic: &mut bool,
-    ) {
+    // Every class's greedy choice; then improve the choice of the whole DAG locally.
+    let mut full: HashMap<Id, ENode> = HashMap::new();
+    for (i, b) in best.iter().enumerate() {
+        if let Some((k, _, _)) = b {
+            full.insert(class_ids[i], nodes[*k].1.clone());
+        }
+    }
+    let mut fell_back_to_tree = false;
+    if dag_cost_checked(egraph, roots, &full, &node_cost).is_none() {
+        // The greedy choice closed a cycle: start from the tree choice, always acyclic.
+        let extractor = egg::Extractor::new(egraph, TreeCost(|n: &ENode| node_cost(n)));
+        full = class_ids
+            .iter()
+            .map(|&c| (c, extractor.find_best_node(c).clone().map_children(|x| egraph.find(x))))
+            .collect();
+        fell_back_to_tree = true;
+    }
+    improve(egraph, roots, &mut full, &node_cost);
+    let choice = reachable(egraph, roots, &full);
+    let cost = Extraction::dag_cost(egraph, roots, &choice, &node_cost);
+    Extraction { choice, cost, fell_back_to_tree }
+}
+
+/// The classes reachable from the roots under `full`, with their nodes.
+fn reachable<N: egg::Analysis<ENode>>(
+    egraph: &EGraph<ENode, N>,
+    roots: &[Id],
+    full: &HashMap<Id, ENode>,
+) -> HashMap<Id, ENode> {
+    let mut choice = HashMap::new();
+    let mut stack: Vec<Id> = roots.iter().map(|&r| egraph.find(r)).collect();
+    while let Some(c) = stack.pop() {
+        if choice.contains_key(&c) {
+            continue;
+        }
+        let n = full[&c].clone();
+        stack.extend(n.children.iter().map(|&x| egraph.find(x)));
+        choice.insert(c, n);
+    }
+    choice
+}
+
+/// The DAG cost of `full` from the roots, `None` if it has a cycle or a class without choice.
+fn dag_cost_checked<N: egg::Analysis<ENode>>(
+    egraph: &EGraph<ENode, N>,
+    roots: &[Id],
+    full: &HashMap<Id, ENode>,
+    node_cost: &impl Fn(&ENode) -> f64,
+) -> Option<f64> {
+    // 1: on the current path, 2: done.
+    let mut state: HashMap<Id, u8> = HashMap::new();
+    let mut total = 0.0;
+    let mut stack: Vec<(Id, bool)> = roots.iter().map(|&r| (egraph.find(r), false)).collect();
+    while let Some((c, leaving)) = stack.pop() {
+        if leaving {
+            state.insert(c, 2);
+            continue;
+        }
         match state.get(&c) {
-            Some(true) => return,
-            Some(false) => {
-                *cyclic = true;
-                return;
-            }
+            Some(2) => continue,
+            Some(_) => return None,
             None => {}
         }
-        state.insert(c, false);
-        let Some(n) = choice_of(c) else {
-            *cyclic = true;
-            return;
-        };
+        state.insert(c, 1);
+        let n = full.get(&c)?;
+        total += node_cost(n);
+        stack.push((c, true));
         for &ch in &n.children {
-            visit(ch, choice_of, choice, state, cyclic);
+            let ch = egraph.find(ch);
+            match state.get(&ch) {
+                Some(2) => {}
+                Some(_) => return None,
+                None => stack.push((ch, false)),
+            }
         }
-        choice.insert(c, n);
-        state.insert(c, true);
     }
-    for &r in roots {
-        visit(egraph.find(r), &choice_of, &mut choice, &mut state, &mut cyclic);
+    Some(total)
+}
+
+/// Local search over the whole DAG: switch one class's node whenever that lowers the cost of
+/// everything the roots need (each class counted once) and closes no cycle. This catches
+/// what per-class greedy choices miss: a node that is dearer on its own but reuses a
+/// sub-graph that other consumers need anyway. Bounded in passes and time.
+fn improve<N: egg::Analysis<ENode>>(
+    egraph: &EGraph<ENode, N>,
+    roots: &[Id],
+    full: &mut HashMap<Id, ENode>,
+    node_cost: &impl Fn(&ENode) -> f64,
+) {
+    const MAX_PASSES: usize = 4;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+    let Some(mut current) = dag_cost_checked(egraph, roots, full, node_cost) else { return };
+    for _ in 0..MAX_PASSES {
+        let mut improved = false;
+        let mut classes: Vec<Id> =
+            reachable(egraph, roots, full).into_keys().filter(|&c| egraph[c].nodes.len() > 1).collect();
+        classes.sort();
+        for c in classes {
+            if std::time::Instant::now() > deadline {
+                return;
+            }
+            let alternatives: Vec<ENode> =
+                egraph[c].nodes.iter().map(|n| n.clone().map_children(|x| egraph.find(x))).collect();
+            for alt in alternatives {
+                if full.get(&c) == Some(&alt) || alt.children.iter().any(|ch| !full.contains_key(ch)) {
+                    continue;
+                }
+                let old = full.insert(c, alt).expect("every reachable class has a choice");
+                match dag_cost_checked(egraph, roots, full, node_cost) {
+                    Some(cost) if cost < current - 1e-9 * current.abs().max(1.0) => {
+                        current = cost;
+                        improved = true;
+                    }
+                    _ => {
+                        full.insert(c, old);
+                    }
+                }
+            }
+        }
+        if !improved {
+            return;
+        }
     }
-    if cyclic {
-        let choice = tree_choice(egraph, roots, &node_cost);
-        let cost = Extraction::dag_cost(egraph, roots, &choice, &node_cost);
-        return Extraction { choice, cost, fell_back_to_tree: true };
-    }
-    let cost = Extraction::dag_cost(egraph, roots, &choice, &node_cost);
-    Extraction { choice, cost, fell_back_to_tree: false }
 }
 
 /// egg's greedy tree-cost function over our node costs.
@@ -231,4 +319,62 @@ pub fn tree_extraction<N: egg::Analysis<ENode>>(
     let choice = tree_choice(egraph, roots, &node_cost);
     let cost = Extraction::dag_cost(egraph, roots, &choice, &node_cost);
     Extraction { choice, cost, fell_back_to_tree: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::FOp;
+
+    /// `root = f(a, b)`, `b = g(s)`, `s` expensive; `a` is either `h(s)` (cheap, but reuses
+    /// `s`) or `k(x)` (dearer than `h`, cheaper than a second `s`).
+    fn shared() -> (EGraph<ENode, ()>, Id, Id) {
+        let mut eg: EGraph<ENode, ()> = EGraph::default();
+        let x = eg.add(ENode::leaf(FOp::Input(0)));
+        let s = eg.add(ENode::new(FOp::Op(0), vec![x]));
+        let a1 = eg.add(ENode::new(FOp::Op(1), vec![s]));
+        let a2 = eg.add(ENode::new(FOp::Op(2), vec![x]));
+        eg.union(a1, a2);
+        let b = eg.add(ENode::new(FOp::Op(3), vec![s]));
+        let root = eg.add(ENode::new(FOp::Op(4), vec![a1, b]));
+        eg.rebuild();
+        (eg, root, a1)
+    }
+
+    fn cost(n: &ENode) -> f64 {
+        match n.op {
+            FOp::Op(0) => 100.0,
+            FOp::Op(2) => 50.0,
+            FOp::Op(_) => 1.0,
+            _ => 0.0,
+        }
+    }
+
+    #[test]
+    fn shared_subgraphs_are_counted_once() {
+        let (eg, root, a) = shared();
+        let tree = tree_extraction(&eg, &[root], cost);
+        let dag = extract_dag(&eg, &[root], cost);
+        // egg's greedy extractor prices `h(s)` at 101 (s counted again) and picks `k(x)`:
+        // the DAG costs 100 + 50 + 1 + 1. Counting `s` once, `h(s)` costs 1.
+        assert_eq!(tree.choice[&eg.find(a)].op, FOp::Op(2));
+        assert_eq!(dag.choice[&eg.find(a)].op, FOp::Op(1));
+        assert!(!dag.fell_back_to_tree);
+        assert!((tree.cost - 152.0).abs() < 1e-3, "{}", tree.cost);
+        assert!((dag.cost - 103.0).abs() < 1e-3, "{}", dag.cost);
+    }
+
+    #[test]
+    fn cycles_in_the_egraph_are_not_extracted() {
+        // a = r(b), b = r(a) | x: a reshape pair that cancels.
+        let mut eg: EGraph<ENode, ()> = EGraph::default();
+        let x = eg.add(ENode::leaf(FOp::Input(0)));
+        let a = eg.add(ENode::new(FOp::Op(5), vec![x]));
+        let b = eg.add(ENode::new(FOp::Op(5), vec![a]));
+        eg.union(b, x);
+        eg.rebuild();
+        let out = extract_dag(&eg, &[a], |_| 0.0);
+        assert_eq!(out.choice[&eg.find(x)].op, FOp::Input(0));
+        assert_eq!(out.choice.len(), 2);
+    }
 }
