@@ -8,11 +8,14 @@
 //! 3. Fusion runs before lowering, on the IR: the egg pass (`hetc-pass-fusion`) folds
 //!    normalisations and constants into weights, gives convolutions their epilogues (bias,
 //!    residual, activation) and merges elementwise chains; [`lower_fused`] maps the fused ops
-//!    to kernels. Then the weights of Winograd convolutions are replaced by their transform.
+//!    to kernels; Concat inputs are written in place by their producers
+//!    ([`concat_in_place`]). Then the weights of Winograd convolutions are replaced by their
+//!    transform.
 //! 4. [`layout`]: tensors get storage: constants go to the 64-byte-aligned weight section,
 //!    everything else to one arena planned by lifetime (`hetc-pass-memory`), with elementwise
 //!    steps computing in place when their input dies there.
 
+mod concat_in_place;
 mod error;
 mod layout;
 mod lower;
@@ -92,6 +95,9 @@ pub fn compile_with_report(
         }
     };
     let mut program = lower::lower(&graph)?;
+    if options.fusion == Fusion::Egg {
+        concat_in_place::place(&mut program);
+    }
     lower::transform_winograd_weights(&mut program);
     Ok((layout::layout(&graph, program, options)?, report))
 }

@@ -18,6 +18,9 @@ pub(crate) enum ValKind {
     Constant(Tensor),
     /// The same bytes as another value, seen with another shape.
     ViewOf(ValId),
+    /// Part of another value's bytes, from a byte offset: a Concat input that its producer
+    /// writes in place (`concat_in_place`).
+    SliceOf { base: ValId, offset: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -52,10 +55,25 @@ impl Program {
 
     /// The value whose memory `v` uses (following views).
     pub fn root(&self, mut v: ValId) -> ValId {
-        while let ValKind::ViewOf(b) = self.values[v].kind {
+        while let ValKind::ViewOf(b) | ValKind::SliceOf { base: b, .. } = self.values[v].kind {
             v = b;
         }
         v
+    }
+
+    /// Byte offset of `v`'s memory inside its root's (non-zero only inside a Concat's output).
+    pub fn offset_in_root(&self, mut v: ValId) -> u64 {
+        let mut offset = 0;
+        loop {
+            match self.values[v].kind {
+                ValKind::ViewOf(b) => v = b,
+                ValKind::SliceOf { base, offset: o } => {
+                    offset += o;
+                    v = base;
+                }
+                _ => return offset,
+            }
+        }
     }
 
     /// A view of `v` with another shape; constants are reshaped directly.

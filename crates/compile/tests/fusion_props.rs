@@ -89,7 +89,7 @@ fn build(seed: u64, c: usize, h: usize, w: usize, recipe: &[(u8, u8)], second_ou
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn fusion_keeps_outputs(

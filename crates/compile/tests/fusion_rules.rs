@@ -4,7 +4,8 @@
 
 mod fusion_common;
 
-use fusion_common::{G, assert_fusion_keeps_outputs, before_after};
+use fusion_common::{G, assert_fusion_keeps_outputs, before_after, kernels};
+use hetc_compile::Fusion;
 use hetc_ir::Graph;
 use hetc_ir::ops::{BinaryKind, PoolKind, UnaryKind};
 
@@ -212,6 +213,22 @@ fn concat_inputs_are_fused_producers() {
     let z = g.conv(y, 3, 1, 0, false);
     g.output("y", z);
     check("concat", &g.g);
+    // The producers write into the Concat's output: no Concat step is left.
+    assert!(kernels(&g.g, Fusion::None).contains(&"Concat"));
+    let fused = kernels(&g.g, Fusion::Egg);
+    assert!(!fused.contains(&"Concat"), "{fused:?}");
+}
+
+#[test]
+fn concat_of_a_graph_input_is_a_copy() {
+    // A graph input cannot be written by a producer: that Concat stays.
+    let mut g = G::new("concat_input", 17);
+    let x = g.input("x", &[1, 2, 4, 4]);
+    let a = g.conv(x, 3, 1, 0, true);
+    let y = g.concat(&[x, a], 1);
+    g.output("y", y);
+    assert!(kernels(&g.g, Fusion::Egg).contains(&"Concat"));
+    assert_fusion_keeps_outputs(&g.g);
 }
 
 #[test]

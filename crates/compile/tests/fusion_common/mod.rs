@@ -173,6 +173,13 @@ impl G {
     }
 }
 
+/// The kernel names of the plan's steps.
+pub fn kernels(graph: &Graph, fusion: Fusion) -> Vec<&'static str> {
+    let options = CompileOptions { fusion, ..Default::default() };
+    let (plan, _) = compile_with_report(graph, &options).unwrap_or_else(|e| panic!("{fusion:?}: {e}"));
+    plan.meta.steps.iter().map(|s| s.kernel.name()).collect()
+}
+
 pub fn compile(graph: &Graph, fusion: Fusion) -> Vec<u8> {
     let options = CompileOptions { fusion, ..Default::default() };
     let (plan, _) = compile_with_report(graph, &options).unwrap_or_else(|e| panic!("{fusion:?}: {e}"));
