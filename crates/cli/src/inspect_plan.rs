@@ -55,6 +55,9 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
                 format!("{activation:?}")
             }
             Kernel::Elementwise { program } => elementwise_program(program, s.inputs.len()),
+            Kernel::FusedInstanceNorm { has_residual, activation, .. } => {
+                format!("{activation:?}{}", if *has_residual { "+residual" } else { "" })
+            }
             _ => String::new(),
         };
         let inplace = s.outputs.first().is_some_and(|&o| {

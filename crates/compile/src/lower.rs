@@ -593,6 +593,7 @@ fn simple_kernel(
         Op::Expand(_) => Kernel::Expand,
         Op::FusedGemm(f) => crate::lower_fused::gemm(name, f, inputs)?,
         Op::ElementwiseChain(c) => return crate::lower_fused::chain(name, c, &present, p),
+        Op::FusedInstanceNorm(f) => crate::lower_fused::instance_norm(name, f)?,
         other => return Err(node_err(name, format!("{} has no CPU kernel", other.name()))),
     };
     Ok((k, present))

@@ -3,7 +3,8 @@
 //! - `FusedConv` / `FusedConvTranspose` lower as their convolution (same algorithm choice),
 //!   then [`conv_epilogue`] / [`conv_transpose_epilogue`] give the step its epilogue: bias,
 //!   residual input and activation.
-//! - `FusedGemm` is a Gemm kernel with an activation.
+//! - `FusedGemm` is a Gemm kernel with an activation, `FusedInstanceNorm` an InstanceNorm
+//!   kernel with a residual and an activation.
 //! - `ElementwiseChain` lowers to the most specific kernel that computes it: an activation, a
 //!   unary function, a binary op with an activation, or a per-channel affine (`x * s + t`
 //!   then an activation: folded BatchNormalization) keep their existing kernels; anything
@@ -11,7 +12,9 @@
 
 use crate::CompileError;
 use crate::lower::{Program, ValId, activation_of, binary_fn, unary_fn};
-use hetc_ir::ops::{ChainInstr, ElementwiseChain, FusedConv, FusedConvTranspose, FusedGemm, UnaryKind};
+use hetc_ir::ops::{
+    ChainInstr, ElementwiseChain, FusedConv, FusedConvTranspose, FusedGemm, FusedInstanceNorm, UnaryKind,
+};
 use hetc_plan::{Activation, BinaryFn, ElementwiseInstr, ElementwiseOp, Kernel};
 
 fn node_err(name: &str, reason: impl Into<String>) -> CompileError {
@@ -78,6 +81,14 @@ pub(crate) fn gemm(name: &str, f: &FusedGemm, inputs: &[Option<ValId>]) -> Resul
         beta: f.gemm.beta,
         has_c: inputs.get(2).copied().flatten().is_some(),
         activation: epilogue_activation(name, &Some(f.activation))?,
+    })
+}
+
+pub(crate) fn instance_norm(name: &str, f: &FusedInstanceNorm) -> Result<Kernel, CompileError> {
+    Ok(Kernel::FusedInstanceNorm {
+        epsilon: f.norm.epsilon,
+        has_residual: f.has_residual,
+        activation: epilogue_activation(name, &f.activation)?,
     })
 }
 

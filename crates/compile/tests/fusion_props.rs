@@ -32,7 +32,8 @@ fn build(seed: u64, c: usize, h: usize, w: usize, recipe: &[(u8, u8)], second_ou
                 let k = if p % 2 == 0 { 1 } else { 3 };
                 g.conv(cur, 1 + (p as usize / 2) % 6, k, k / 2, p % 3 != 0)
             }
-            1 => g.bn(cur),
+            1 if p % 2 == 0 => g.bn(cur),
+            1 => g.instance_norm(cur),
             2 => g.unary(cur, ACTIVATIONS[p as usize % ACTIVATIONS.len()]),
             3 => match values.iter().rev().find(|&&v| v != cur && g.ty(v).shape == shape) {
                 Some(&r) => g.binary(cur, r, BinaryKind::Add),

@@ -246,3 +246,18 @@ fn a_shared_conv_is_not_computed_twice() {
     assert_eq!(after.matches("Conv").count(), 1, "{after}");
     check("shared_conv", &g.g);
 }
+
+#[test]
+fn instance_norm_takes_residual_and_activation() {
+    // Style transfer's residual block: relu(IN(conv(x))) then x + IN(conv(.)).
+    let mut g = G::new("instance_norm", 18);
+    let x = g.input("x", &[1, 4, 6, 6]);
+    let c1 = g.conv(x, 4, 3, 1, true);
+    let n1 = g.instance_norm(c1);
+    let r1 = g.unary(n1, UnaryKind::Relu);
+    let c2 = g.conv(r1, 4, 3, 1, true);
+    let n2 = g.instance_norm(c2);
+    let y = g.binary(x, n2, BinaryKind::Add);
+    g.output("y", y);
+    check("instance_norm", &g.g);
+}

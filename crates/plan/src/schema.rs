@@ -369,6 +369,13 @@ pub enum Kernel {
     Elementwise {
         program: Vec<ElementwiseInstr>,
     },
+    /// [`Kernel::InstanceNorm`] with an epilogue: `act(norm(X) + residual)`. Inputs: X,
+    /// scale, B, then the residual (the output's shape) if `has_residual`.
+    FusedInstanceNorm {
+        epsilon: f32,
+        has_residual: bool,
+        activation: Activation,
+    },
 }
 
 /// What one [`ElementwiseInstr`] computes.
@@ -431,6 +438,7 @@ impl Kernel {
             Kernel::Upload => "Upload",
             Kernel::Download => "Download",
             Kernel::Elementwise { .. } => "Elementwise",
+            Kernel::FusedInstanceNorm { .. } => "InstanceNorm",
         }
     }
 }

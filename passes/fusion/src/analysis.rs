@@ -129,6 +129,7 @@ fn op_nonneg(op: &Op, children: &[&Data]) -> bool {
         Op::FusedConv(f) => f.activation.as_ref().is_some_and(|a| unary_nonneg(a, false)),
         Op::FusedConvTranspose(f) => f.activation.as_ref().is_some_and(|a| unary_nonneg(a, false)),
         Op::FusedGemm(f) => unary_nonneg(&f.activation, false),
+        Op::FusedInstanceNorm(f) => f.activation.as_ref().is_some_and(|a| unary_nonneg(a, false)),
         Op::Pool(p) => match p.kind {
             PoolKind::Max | PoolKind::Average { .. } => children[0].nonneg,
         },

@@ -121,6 +121,12 @@ impl G {
         )
     }
 
+    pub fn instance_norm(&mut self, x: ValueRef) -> ValueRef {
+        let c = self.ty(x).shape[1];
+        let (s, b) = (self.constant(&[c], false), self.constant(&[c], false));
+        self.op(Op::InstanceNorm(hetc_ir::ops::InstanceNorm { epsilon: 1e-5 }), &[Some(x), Some(s), Some(b)])
+    }
+
     pub fn unary(&mut self, x: ValueRef, kind: UnaryKind) -> ValueRef {
         self.op(Op::Unary(Unary { kind }), &[Some(x)])
     }

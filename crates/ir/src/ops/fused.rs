@@ -5,6 +5,8 @@
 //!   activation, and an activation.
 //! - [`FusedConvTranspose`] and [`FusedGemm`]: the same for transposed convolutions (bias and
 //!   activation) and Gemm (activation).
+//! - [`FusedInstanceNorm`]: InstanceNormalization with a residual tensor added and an
+//!   activation.
 //! - [`ElementwiseChain`]: a small expression program of unary and broadcasting binary ops over
 //!   its inputs, evaluated per output element.
 //!
@@ -12,7 +14,9 @@
 //! and its shape inference checks the same rules those ops would.
 
 use super::eval::{MAX_FOLD_ELEMENTS, broadcast_source, unravel};
-use super::{BinaryKind, Conv, ConvTranspose, Gemm, OpDef, ShapeError, UnaryKind, const_input, input, shape_err};
+use super::{
+    BinaryKind, Conv, ConvTranspose, Gemm, InstanceNorm, OpDef, ShapeError, UnaryKind, const_input, input, shape_err,
+};
 use crate::shape::broadcast_shapes;
 use crate::{Tensor, TensorType};
 use std::fmt;
@@ -161,6 +165,38 @@ impl OpDef for FusedGemm {
     fn fmt_attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.gemm.fmt_attrs(f)?;
         write!(f, ", activation={:?}", self.activation)
+    }
+}
+
+/// `act(instance_norm(X, scale, B) + residual)`. Inputs: X, scale, B, then the residual (the
+/// output's type) if `has_residual`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedInstanceNorm {
+    pub norm: InstanceNorm,
+    pub has_residual: bool,
+    pub activation: Option<UnaryKind>,
+}
+
+impl OpDef for FusedInstanceNorm {
+    fn infer(&self, inputs: &[Option<&TensorType>]) -> Result<Vec<TensorType>, ShapeError> {
+        check_activation("FusedInstanceNorm", &self.activation)?;
+        let n = 3 + self.has_residual as usize;
+        if inputs.len() != n {
+            shape_err!("FusedInstanceNorm expects {n} inputs, got {}", inputs.len());
+        }
+        let out = self.norm.infer(&inputs[..3])?;
+        if self.has_residual {
+            let r = input(inputs, 3, "residual")?;
+            if *r != out[0] {
+                shape_err!("FusedInstanceNorm residual {r} must be the output's type {}", out[0]);
+            }
+        }
+        Ok(out)
+    }
+
+    fn fmt_attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.norm.fmt_attrs(f)?;
+        fmt_epilogue(f, false, self.has_residual, &self.activation)
     }
 }
 

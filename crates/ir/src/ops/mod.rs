@@ -39,8 +39,8 @@ pub use conv::Conv;
 pub use conv_transpose::ConvTranspose;
 pub use expand::Expand;
 pub use fused::{
-    ChainInstr, ElementwiseChain, FusedConv, FusedConvTranspose, FusedGemm, MAX_CHAIN_INPUTS, MAX_CHAIN_INSTRS,
-    is_chain_binary, is_chain_unary, is_epilogue_activation,
+    ChainInstr, ElementwiseChain, FusedConv, FusedConvTranspose, FusedGemm, FusedInstanceNorm, MAX_CHAIN_INPUTS,
+    MAX_CHAIN_INSTRS, is_chain_binary, is_chain_unary, is_epilogue_activation,
 };
 pub use gather::Gather;
 pub use gemm::Gemm;
@@ -144,6 +144,7 @@ pub enum Op {
     FusedConvTranspose(FusedConvTranspose),
     FusedGemm(FusedGemm),
     ElementwiseChain(ElementwiseChain),
+    FusedInstanceNorm(FusedInstanceNorm),
 }
 
 macro_rules! dispatch {
@@ -178,6 +179,7 @@ macro_rules! dispatch {
             Op::FusedConvTranspose($d) => $body,
             Op::FusedGemm($d) => $body,
             Op::ElementwiseChain($d) => $body,
+            Op::FusedInstanceNorm($d) => $body,
         }
     };
 }
@@ -216,6 +218,7 @@ impl Op {
             Op::FusedConvTranspose(_) => "FusedConvTranspose",
             Op::FusedGemm(_) => "FusedGemm",
             Op::ElementwiseChain(_) => "ElementwiseChain",
+            Op::FusedInstanceNorm(_) => "FusedInstanceNorm",
         }
     }
 

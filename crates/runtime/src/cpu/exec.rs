@@ -155,6 +155,24 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             let hw = ins[0][2..].iter().product();
             norm::instance_norm(inputs[0], n, c, hw, inputs[1], inputs[2], *epsilon, outputs[0], threads);
         }
+        Kernel::FusedInstanceNorm { epsilon, has_residual, activation } => {
+            let (n, c) = (ins[0][0], ins[0][1]);
+            let hw = ins[0][2..].iter().product();
+            let residual = has_residual.then(|| inputs[3]);
+            norm::instance_norm_epilogue(
+                inputs[0],
+                n,
+                c,
+                hw,
+                inputs[1],
+                inputs[2],
+                *epsilon,
+                residual,
+                *activation,
+                outputs[0],
+                threads,
+            );
+        }
         Kernel::Activation(a) => {
             if in_place.is_none() {
                 outputs[0].copy_from_slice(inputs[0]);

@@ -411,6 +411,19 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             ensure!(outs[0] == expected, "reduce output {:?}, expected {expected:?}", outs[0]);
         }
         Kernel::Elementwise { program } => check_elementwise(program, ins, outs)?,
+        Kernel::FusedInstanceNorm { has_residual, .. } => {
+            count(ins, outs, 3 + *has_residual as usize, 1)?;
+            let x = &ins[0];
+            ensure!(
+                x.len() >= 3 && ins[1] == [x[1]] && ins[2] == [x[1]] && outs[0] == *x,
+                "per-channel parameters must be [{}]",
+                x.get(1).copied().unwrap_or(0)
+            );
+            ensure!(x[2..].iter().product::<usize>() > 0, "instance normalization of an empty plane");
+            if *has_residual {
+                ensure!(ins[3] == *x, "residual must match the output");
+            }
+        }
         Kernel::Expand => {
             count(ins, outs, 1, 1)?;
             ensure!(

@@ -6,15 +6,18 @@
 //!   is `conv(x, W * k, b * k)` (also ConvTranspose with one group, and Gemm per column).
 //! - `add-const-into-bias`: `conv(x, W, b) + k` is `conv(x, W, b + k)` likewise.
 //! - `activation-into-producer`: `act(conv(...))` is a [`FusedConv`] with that activation
-//!   (also ConvTranspose and Gemm).
+//!   (also ConvTranspose, Gemm and InstanceNormalization).
 //! - `residual-into-conv`: `conv(...) + r` with `r` of the output's type is a [`FusedConv`]
-//!   adding `r` before its (later) activation.
+//!   adding `r` before its (later) activation (also InstanceNormalization, as in style
+//!   transfer's residual blocks).
 
 use super::{Builder, FnRule, per_channel};
 use crate::derived::Derived;
 use crate::lang::ENode;
 use egg::Id;
-use hetc_ir::ops::{Binary, BinaryKind, FusedConv, FusedConvTranspose, FusedGemm, Gemm, is_epilogue_activation};
+use hetc_ir::ops::{
+    Binary, BinaryKind, FusedConv, FusedConvTranspose, FusedGemm, FusedInstanceNorm, Gemm, is_epilogue_activation,
+};
 use hetc_ir::{DType, Op};
 
 fn is_binary(op: &Op, kind: BinaryKind) -> bool {
@@ -174,6 +177,13 @@ fn activation_into(b: &mut Builder<'_>, class: Id, node: &ENode, op: &Op) -> Opt
                 (Op::FusedConvTranspose(FusedConvTranspose { activation: act, ..f }), pn.children.clone())
             }
             Op::Gemm(gemm) => (Op::FusedGemm(FusedGemm { gemm, activation: u.kind }), pn.children.clone()),
+            Op::InstanceNorm(norm) => (
+                Op::FusedInstanceNorm(FusedInstanceNorm { norm, has_residual: false, activation: act }),
+                pn.children.clone(),
+            ),
+            Op::FusedInstanceNorm(f) if f.activation.is_none() => {
+                (Op::FusedInstanceNorm(FusedInstanceNorm { activation: act, ..f }), pn.children.clone())
+            }
             _ => continue,
         };
         if let Some(id) = b.op(fused, children, name) {
@@ -198,14 +208,22 @@ fn residual_into(b: &mut Builder<'_>, class: Id, node: &ENode, _op: &Op) -> Opti
         for (pn, pop) in b.ops_in(p) {
             let name = format!("{}+{}", b.node_name(&pn, p), b.node_name(node, class));
             let has_bias = b.input(&pn, 2).is_some();
-            let (conv, mut children) = match pop {
-                Op::Conv(conv) => (conv, pn.children[..2 + has_bias as usize].to_vec()),
-                Op::FusedConv(f) if !f.has_residual && f.activation.is_none() => (f.conv, pn.children.clone()),
+            let (fused, mut children) = match pop {
+                Op::Conv(conv) => (
+                    Op::FusedConv(FusedConv { conv, has_bias, has_residual: true, activation: None }),
+                    pn.children[..2 + has_bias as usize].to_vec(),
+                ),
+                Op::FusedConv(f) if !f.has_residual && f.activation.is_none() => {
+                    (Op::FusedConv(FusedConv { has_residual: true, ..f }), pn.children.clone())
+                }
+                Op::InstanceNorm(norm) => (
+                    Op::FusedInstanceNorm(FusedInstanceNorm { norm, has_residual: true, activation: None }),
+                    pn.children.clone(),
+                ),
                 _ => continue,
             };
             children.push(res);
-            let fused = FusedConv { conv, has_bias, has_residual: true, activation: None };
-            if let Some(id) = b.op(Op::FusedConv(fused), children, name) {
+            if let Some(id) = b.op(fused, children, name) {
                 out.push(id);
             }
         }
