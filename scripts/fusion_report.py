@@ -10,7 +10,10 @@ per model:
 - IR compute nodes before and after the fusion pass, and plan steps (kernels) before and after;
 - bytes of intermediate tensors (every activation in its own buffer: the plan's naive sum),
   before and after; and the arena actually allocated;
-- median latency before and after (median over rounds of each round's median), the reduction;
+- median latency before and after (median over rounds of each round's median), the reduction,
+  and the best run of each;
+- CPU time per run (user + system of the bench process, over its warm-up and timed runs): with
+  `--threads 1` the measure least disturbed by other processes on a loaded machine;
 - the fusion pass's own time (median of the compiles).
 
 Timings on a shared machine are noisy: the load average is printed before and after.
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -66,8 +70,23 @@ def inspect(path):
 
 
 def bench(path, threads, runs, warmup):
-    out = run([HETC, "bench", path, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup), "--json"])
-    return json.loads(out)["median_ms"]
+    """Median and best wall time of the timed runs, and the child's CPU time per run (user +
+    system over warm-up and timed runs, plan loading included): with one thread that is the
+    figure least disturbed by other processes competing for the cores."""
+    cmd = [HETC, "bench", path, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup), "--json"]
+    before = children_cpu()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)}: {err.strip()}")
+    per_run = (children_cpu() - before) * 1e3 / (runs + warmup)
+    out = json.loads(out)
+    return out["median_ms"], out["min_ms"], per_run
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def loadavg():
@@ -107,21 +126,25 @@ def main():
             print(f"  {model} done (load {loadavg()})", file=sys.stderr)
     print()
     print("| model | IR nodes before -> after | kernels before -> after | intermediate MiB before -> after "
-          "| arena MiB before -> after | latency ms before -> after | reduction | pass ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| arena MiB before -> after | median ms before -> after | reduction | best ms before -> after "
+          "| CPU ms/run before -> after | reduction | pass ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     mib = lambda b: b / 1048576
     for model, reports, info, times in rows:
         r = reports[0]
         pass_ms = statistics.median(x["pass_ms"] for x in reports)
         n, e = info["none"], info["egg"]
         if times["none"]:
-            tn, te = statistics.median(times["none"]), statistics.median(times["egg"])
-            lat, red = f"{tn:.2f} -> {te:.2f}", f"{(1 - te / tn) * 100:.1f}%"
+            tn, te = (statistics.median(t[0] for t in times[f]) for f in ("none", "egg"))
+            bn, be = (min(t[1] for t in times[f]) for f in ("none", "egg"))
+            cn, ce = (statistics.median(t[2] for t in times[f]) for f in ("none", "egg"))
+            lat, red, best = f"{tn:.2f} -> {te:.2f}", f"{(1 - te / tn) * 100:.1f}%", f"{bn:.2f} -> {be:.2f}"
+            cpu, cred = f"{cn:.2f} -> {ce:.2f}", f"{(1 - ce / cn) * 100:.1f}%"
         else:
-            lat, red = "-", "-"
+            lat, red, best, cpu, cred = "-", "-", "-", "-", "-"
         print(f"| {model} | {r['nodes_before']} -> {r['nodes_after']} | {n['steps']} -> {e['steps']} "
               f"| {mib(n['naive_bytes']):.2f} -> {mib(e['naive_bytes']):.2f} "
-              f"| {mib(n['arena_bytes']):.2f} -> {mib(e['arena_bytes']):.2f} | {lat} | {red} | {pass_ms:.1f} |")
+              f"| {mib(n['arena_bytes']):.2f} -> {mib(e['arena_bytes']):.2f} | {lat} | {red} | {best} | {cpu} | {cred} | {pass_ms:.1f} |")
     print()
     print(f"load average after: {loadavg()}")
 

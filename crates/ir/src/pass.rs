@@ -36,8 +36,11 @@ pub trait Pass {
     fn run(&self, graph: &mut Graph) -> Result<Self::Report, PassError>;
 }
 
+/// Named values with their types.
+type Named = Vec<(String, TensorType)>;
+
 /// The graph's interface: input names and types, output names and types.
-fn interface(graph: &Graph) -> (Vec<(String, TensorType)>, Vec<(String, TensorType)>) {
+fn interface(graph: &Graph) -> (Named, Named) {
     let inputs = graph.inputs.iter().map(|&i| (graph.node(i).name.clone(), graph.node(i).outputs[0].clone())).collect();
     let outputs = graph.outputs.iter().map(|o| (o.name.clone(), graph.value_type(o.value).clone())).collect();
     (inputs, outputs)

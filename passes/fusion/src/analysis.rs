@@ -96,7 +96,8 @@ impl FusionAnalysis {
 
     pub fn add_const(&mut self, t: Tensor) -> u32 {
         const CHECK_LIMIT: usize = 1 << 16;
-        let nonneg = t.numel() <= CHECK_LIMIT && t.dtype().is_float() && t.to_f64_vec().iter().all(|v| !(*v < 0.0));
+        let nonneg =
+            t.numel() <= CHECK_LIMIT && t.dtype().is_float() && t.to_f64_vec().iter().all(|v| *v >= 0.0 || v.is_nan());
         self.consts.push(t);
         self.const_nonneg.push(nonneg);
         (self.consts.len() - 1) as u32
@@ -136,7 +137,7 @@ fn op_nonneg(op: &Op, children: &[&Data]) -> bool {
         Op::GlobalPool(_) | Op::Reshape(_) | Op::Transpose(_) | Op::Slice(_) | Op::Resize(_) | Op::Expand(_) => {
             children[0].nonneg
         }
-        Op::Pad(p) => children[0].nonneg && !(p.value < 0.0),
+        Op::Pad(p) => children[0].nonneg && p.value >= 0.0,
         Op::Concat(_) => all(),
         _ => false,
     }

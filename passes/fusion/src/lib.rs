@@ -120,7 +120,7 @@ impl<C: CostModel> FusionPass<C> {
             .with_scheduler(SimpleScheduler)
             .run(&rules::all());
         let saturate = sat_start.elapsed();
-        let stop_reason = format!("{:?}", runner.stop_reason);
+        let stop_reason = runner.stop_reason.as_ref().map(|r| format!("{r:?}")).unwrap_or_default();
         let iterations = runner.iterations.len();
         let eg = runner.egraph;
         let ext_start = Instant::now();
