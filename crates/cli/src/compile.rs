@@ -3,7 +3,7 @@
 use crate::inspect::import_options;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hetc_compile::{CompileOptions, compile};
+use hetc_compile::{CompileOptions, Fusion, FusionReport, compile_with_report};
 use hetc_onnx::import_file;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,6 +24,43 @@ pub struct CompileArgs {
     /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     input_shapes: Vec<String>,
+    /// Operator fusion: `egg` (equality saturation, the default) or `none` (one kernel per op).
+    #[arg(long, value_enum, default_value_t = FusionArg::Egg)]
+    fusion: FusionArg,
+    /// Print what the fusion pass did: nodes before and after, e-graph size, rules, pass time.
+    #[arg(long)]
+    fusion_report: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FusionArg {
+    None,
+    Egg,
+}
+
+fn print_report(r: &FusionReport) {
+    crate::outln!(
+        "fusion: {} -> {} nodes; e-graph {} nodes in {} classes after {} iterations ({}); cost {:.0} -> {:.0} (egg greedy tree extraction: {:.0}; {}){}",
+        r.nodes_before,
+        r.nodes_after,
+        r.egraph_nodes,
+        r.egraph_classes,
+        r.iterations,
+        r.stop_reason,
+        r.cost_before,
+        r.cost_after,
+        r.cost_tree_greedy,
+        r.cost_model,
+        if r.fell_back_to_tree { "; DAG extraction fell back to the tree choice" } else { "" }
+    );
+    let rules: Vec<String> = r.rules.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    crate::outln!("fusion rules applied: {}", if rules.is_empty() { "none".to_string() } else { rules.join(", ") });
+    crate::outln!(
+        "fusion pass: {:.1} ms (saturation {:.1} ms, extraction {:.1} ms)",
+        r.total.as_secs_f64() * 1e3,
+        r.saturate.as_secs_f64() * 1e3,
+        r.extract.as_secs_f64() * 1e3
+    );
 }
 
 pub fn run(args: &CompileArgs) -> Result<()> {
@@ -34,7 +71,11 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     let options = import_options(&args.input_shapes)?;
     let model =
         import_file(&args.model, &options).with_context(|| format!("cannot import {}", args.model.display()))?;
-    let plan = compile(&model.graph, &CompileOptions { target: args.target.clone() })
+    let fusion = match args.fusion {
+        FusionArg::None => Fusion::None,
+        FusionArg::Egg => Fusion::Egg,
+    };
+    let (plan, report) = compile_with_report(&model.graph, &CompileOptions { target: args.target.clone(), fusion })
         .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
     let bytes = plan.encode()?;
     let output = args.output.clone().unwrap_or_else(|| {
@@ -59,5 +100,11 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         plan.weights.len() as f64 / 1048576.0,
         start.elapsed().as_secs_f64()
     );
+    if args.fusion_report {
+        match &report {
+            Some(r) => print_report(r),
+            None => crate::outln!("fusion: off"),
+        }
+    }
     Ok(())
 }

@@ -54,6 +54,10 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             | Kernel::Binary { activation, .. } => {
                 format!("{activation:?}")
             }
+            Kernel::Elementwise { program } => elementwise_program(program, s.inputs.len()),
+            Kernel::FusedInstanceNorm { has_residual, activation, .. } => {
+                format!("{activation:?}{}", if *has_residual { "+residual" } else { "" })
+            }
             _ => String::new(),
         };
         let inplace = s.outputs.first().is_some_and(|&o| {
@@ -94,4 +98,24 @@ fn serde_json_value(
         "naive_bytes": meta.memory.naive_bytes,
         "weight_bytes": weight_bytes,
     })
+}
+
+/// A fused elementwise program in one line: `r2=Mul(r0,r1); r3=Relu(r2)` (registers `r0..` are
+/// the step's inputs).
+fn elementwise_program(program: &[hetc_plan::ElementwiseInstr], n_inputs: usize) -> String {
+    use hetc_plan::ElementwiseOp;
+    let parts: Vec<String> = program
+        .iter()
+        .enumerate()
+        .map(|(k, i)| {
+            let [a, b] = i.args;
+            let rhs = match i.op {
+                ElementwiseOp::Activation(act) => format!("{act:?}(r{a})"),
+                ElementwiseOp::Unary(f) => format!("{f:?}(r{a})"),
+                ElementwiseOp::Binary(op) => format!("{op:?}(r{a},r{b})"),
+            };
+            format!("r{}={rhs}", n_inputs + k)
+        })
+        .collect();
+    parts.join("; ")
 }

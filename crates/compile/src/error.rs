@@ -10,4 +10,6 @@ pub enum CompileError {
     Internal(String),
     #[error(transparent)]
     Graph(#[from] hetc_ir::GraphError),
+    #[error(transparent)]
+    Pass(#[from] hetc_ir::pass::PassError),
 }

@@ -34,6 +34,7 @@ fn in_place_input(p: &Program, kernel: &Kernel, inputs: &[ValId], out: ValId) ->
     match kernel {
         Kernel::Activation(_) | Kernel::Unary(_) | Kernel::ChannelAffine { .. } => same(inputs[0]).then_some(0),
         Kernel::Binary { .. } => (0..2).find(|&i| same(inputs[i])),
+        Kernel::Elementwise { .. } => (0..inputs.len()).find(|&i| same(inputs[i])),
         Kernel::Conv(c) if c.has_residual => {
             let r = inputs.len() - 1;
             same(inputs[r]).then_some(r)
@@ -85,7 +86,7 @@ impl TensorTable<'_> {
                 });
                 Storage::Weight { offset }
             }
-            _ => Storage::Arena { offset: self.offsets[&self.uf.find(p.root(v))] },
+            _ => Storage::Arena { offset: self.offsets[&self.uf.find(p.root(v))] + p.offset_in_root(v) },
         };
         self.tensors.push(TensorDesc {
             name: value.name.clone(),
@@ -140,7 +141,11 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
         let src_set = uf.find(src);
         let dies_here = last.get(&src) == Some(&(s + 1));
         let used_once = step.inputs.iter().filter(|&&v| p.root(v) == src).count() == 1;
+        // A Concat input written in place sits at an offset in the Concat's buffer: only the
+        // slice at offset 0 starts where a merged buffer would.
+        let at_start = p.offset_in_root(out) == 0 && p.offset_in_root(step.inputs[i]) == 0;
         if dies_here
+            && at_start
             && used_once
             && matches!(p.values[src].kind, ValKind::Computed)
             && !pinned.contains(&src)

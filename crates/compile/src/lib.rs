@@ -5,35 +5,53 @@
 //! 2. [`lower`]: each node becomes a plan step with static kernel parameters. Reshapes become
 //!    views sharing their input's memory, BatchNormalization becomes a per-channel affine, and
 //!    1-D convolutions and pools become 2-D views.
-//! 3. [`fuse`]: epilogue fusion: a per-channel affine after a convolution is folded into its
-//!    weights, a residual Add and an activation join the producing kernel.
-//!    Then the weights of Winograd convolutions are replaced by their transform.
+//! 3. Fusion runs before lowering, on the IR: the egg pass (`hetc-pass-fusion`) folds
+//!    normalisations and constants into weights, gives convolutions their epilogues (bias,
+//!    residual, activation) and merges elementwise chains; [`lower_fused`] maps the fused ops
+//!    to kernels; Concat inputs are written in place by their producers
+//!    ([`concat_in_place`]). Then the weights of Winograd convolutions are replaced by their
+//!    transform.
 //! 4. [`layout`]: tensors get storage: constants go to the 64-byte-aligned weight section,
 //!    everything else to one arena planned by lifetime (`hetc-pass-memory`), with elementwise
 //!    steps computing in place when their input dies there.
 
+mod concat_in_place;
 mod error;
-mod fuse;
 mod layout;
 mod lower;
+mod lower_fused;
 pub mod support;
 
 pub use error::CompileError;
 pub use support::Processor;
 
+pub use hetc_pass_fusion::FusionReport;
+
 use hetc_ir::Graph;
 use hetc_plan::PlanMeta;
+use std::borrow::Cow;
+
+/// How to fuse operators before lowering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fusion {
+    /// No fusion: one kernel per op (for before/after comparisons and tests).
+    None,
+    /// Equality saturation with egg and cost-based extraction (`hetc-pass-fusion`).
+    #[default]
+    Egg,
+}
 
 /// What to compile for.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
     /// Target name recorded in the plan.
     pub target: String,
+    pub fusion: Fusion,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { target: "host-cpu".into() }
+        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default() }
     }
 }
 
@@ -53,9 +71,33 @@ impl CompiledPlan {
 
 /// Compiles `graph` into a CPU plan.
 pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<CompiledPlan, CompileError> {
+    compile_with_report(graph, options).map(|(plan, _)| plan)
+}
+
+/// Compiles `graph` into a CPU plan, with the fusion pass's report when it ran.
+pub fn compile_with_report(
+    graph: &Graph,
+    options: &CompileOptions,
+) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
+    // Unsupported ops are reported against the model as the user wrote it.
     support::check(graph, Processor::Cpu)?;
-    let mut program = lower::lower(graph)?;
-    fuse::fuse(&mut program);
+    let (graph, report) = match options.fusion {
+        Fusion::None => (Cow::Borrowed(graph), None),
+        Fusion::Egg => {
+            // Graphs share their weights: the copy costs only the node table.
+            let mut fused = graph.clone();
+            let report = hetc_ir::pass::run_checked(
+                &hetc_pass_fusion::FusionPass::<hetc_pass_fusion::FlopsBytesModel>::default(),
+                &mut fused,
+            )?;
+            support::check(&fused, Processor::Cpu)?;
+            (Cow::Owned(fused), Some(report))
+        }
+    };
+    let mut program = lower::lower(&graph)?;
+    if options.fusion == Fusion::Egg {
+        concat_in_place::place(&mut program);
+    }
     lower::transform_winograd_weights(&mut program);
-    layout::layout(graph, program, options)
+    Ok((layout::layout(&graph, program, options)?, report))
 }

@@ -18,6 +18,9 @@ pub(crate) enum ValKind {
     Constant(Tensor),
     /// The same bytes as another value, seen with another shape.
     ViewOf(ValId),
+    /// Part of another value's bytes, from a byte offset: a Concat input that its producer
+    /// writes in place (`concat_in_place`).
+    SliceOf { base: ValId, offset: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -52,10 +55,25 @@ impl Program {
 
     /// The value whose memory `v` uses (following views).
     pub fn root(&self, mut v: ValId) -> ValId {
-        while let ValKind::ViewOf(b) = self.values[v].kind {
+        while let ValKind::ViewOf(b) | ValKind::SliceOf { base: b, .. } = self.values[v].kind {
             v = b;
         }
         v
+    }
+
+    /// Byte offset of `v`'s memory inside its root's (non-zero only inside a Concat's output).
+    pub fn offset_in_root(&self, mut v: ValId) -> u64 {
+        let mut offset = 0;
+        loop {
+            match self.values[v].kind {
+                ValKind::ViewOf(b) => v = b,
+                ValKind::SliceOf { base, offset: o } => {
+                    offset += o;
+                    v = base;
+                }
+                _ => return offset,
+            }
+        }
     }
 
     /// A view of `v` with another shape; constants are reshaped directly.
@@ -107,7 +125,7 @@ pub(crate) fn activation_of(kind: &UnaryKind) -> Option<Activation> {
     })
 }
 
-fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
+pub(crate) fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
     use plan::UnaryFn as U;
     Some(match kind {
         UnaryKind::Exp => U::Exp,
@@ -127,7 +145,7 @@ fn unary_fn(kind: &UnaryKind) -> Option<plan::UnaryFn> {
     })
 }
 
-fn binary_fn(kind: &BinaryKind) -> Option<plan::BinaryFn> {
+pub(crate) fn binary_fn(kind: &BinaryKind) -> Option<plan::BinaryFn> {
     use plan::BinaryFn as B;
     Some(match kind {
         BinaryKind::Add => B::Add,
@@ -408,7 +426,7 @@ fn lower_node(
             let v = p.view(input(0)?, r.shape.clone());
             map.insert(out_ref(0), v);
         }
-        Op::Conv(c) => {
+        Op::Conv(c) | Op::FusedConv(ir::FusedConv { conv: c, .. }) => {
             let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
             let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
             let (kernel, strides, dilations, pads) = window_2d(&c.kernel, &c.strides, &c.dilations, &c.pads);
@@ -444,10 +462,13 @@ fn lower_node(
                 activation: Activation::Identity,
             };
             emit(p, Kernel::Conv(params), ins, vec![out4]);
+            if let Op::FusedConv(f) = &node.op {
+                crate::lower_fused::conv_epilogue(&node.name, f, &inputs, p)?;
+            }
             let v = p.view(out4, out_ty.shape.clone());
             map.insert(out_ref(0), v);
         }
-        Op::ConvTranspose(ct) => {
+        Op::ConvTranspose(ct) | Op::FusedConvTranspose(ir::FusedConvTranspose { conv: ct, .. }) => {
             let c = &ct.conv;
             let x = p.view(input(0)?, as_2d(&p.values[input(0)?].ty.shape.clone()));
             let w = p.view(input(1)?, as_2d(&p.values[input(1)?].ty.shape.clone()));
@@ -469,6 +490,9 @@ fn lower_node(
                 activation: Activation::Identity,
             };
             emit(p, Kernel::ConvTranspose(params), ins, vec![out4]);
+            if let Op::FusedConvTranspose(f) = &node.op {
+                crate::lower_fused::conv_transpose_epilogue(&node.name, f, p)?;
+            }
             let v = p.view(out4, out_ty.shape.clone());
             map.insert(out_ref(0), v);
         }
@@ -567,6 +591,9 @@ fn simple_kernel(
             keepdims: r.keepdims,
         },
         Op::Expand(_) => Kernel::Expand,
+        Op::FusedGemm(f) => crate::lower_fused::gemm(name, f, inputs)?,
+        Op::ElementwiseChain(c) => return crate::lower_fused::chain(name, c, &present, p),
+        Op::FusedInstanceNorm(f) => crate::lower_fused::instance_norm(name, f)?,
         other => return Err(node_err(name, format!("{} has no CPU kernel", other.name()))),
     };
     Ok((k, present))

@@ -37,7 +37,9 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
         Op::Constant(_) => Ok(()),
         // Inputs are bound to the arena as f32 (even one that only passes through to an output).
         Op::Input => all_f32(&present).map_err(|e| format!("an input of {e}")),
-        Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) if !(3..=4).contains(&rank) => {
+        Op::Conv(_) | Op::ConvTranspose(_) | Op::Pool(_) | Op::FusedConv(_) | Op::FusedConvTranspose(_)
+            if !(3..=4).contains(&rank) =>
+        {
             Err(format!("{}-D {} (the CPU kernels are 1-D and 2-D)", rank.saturating_sub(2), op.name()))
         }
         Op::Unary(u) if matches!(u.kind, UnaryKind::Not) => Err("boolean Not".into()),

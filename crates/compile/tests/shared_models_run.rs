@@ -1,8 +1,10 @@
 //! End to end on every shared model: import, compile for host-cpu, encode, load, run on the
 //! model-zoo test sets and compare with the reference outputs
-//! (max |out - ref| <= 1e-4 x max(1, max |ref|)).
+//! (max |out - ref| <= 1e-4 x max(1, max |ref|)). The fused plan (the default) runs every
+//! test set; the unfused plan (`Fusion::None`) runs the first, against the same references
+//! and against the fused plan's outputs.
 
-use hetc_compile::{CompileOptions, compile};
+use hetc_compile::{CompileOptions, Fusion, compile};
 use hetc_onnx::{ImportOptions, import_file};
 use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
 use std::path::{Path, PathBuf};
@@ -61,6 +63,12 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
     let model = import_file(dir.join("model.onnx"), &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let plan = compile(&model.graph, &CompileOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let bytes = plan.encode().unwrap();
+    let unfused = compile(&model.graph, &CompileOptions { fusion: Fusion::None, ..Default::default() })
+        .unwrap_or_else(|e| panic!("{name} unfused: {e}"));
+    assert!(plan.meta.steps.len() <= unfused.meta.steps.len(), "{name}: fusion added kernels");
+    let unfused_bytes = unfused.encode().unwrap();
+    let unfused_plan = Plan::from_bytes(&unfused_bytes).unwrap();
+    let mut unfused_session = Session::new(&unfused_plan, SessionOptions { threads: 2 }).unwrap();
     let m = plan.meta.memory;
     assert!(
         m.arena_bytes as f64 <= 1.05 * m.lower_bound_bytes as f64,
@@ -83,10 +91,18 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
         let inputs: Vec<Tensor> = (0..input_names.len()).map(|k| read_pb(&set.join(format!("input_{k}.pb")))).collect();
         let feeds: Vec<(&str, &Tensor)> = input_names.iter().map(String::as_str).zip(&inputs).collect();
         let outputs = session.run(&feeds).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let unfused_outputs = (label == "test_data_set_0")
+            .then(|| unfused_session.run(&feeds).unwrap_or_else(|e| panic!("{name} unfused: {e}")));
         for (k, (_, out)) in outputs.iter().enumerate() {
             let reference = read_pb(&set.join(format!("output_{k}.pb")));
             let worst = check(name, &label, out, &reference);
             eprintln!("{name} {label} output {k}: max error {worst:.2e} of max(1, max|ref|)");
+            if let Some(unfused) = &unfused_outputs {
+                let (_, u) = &unfused[k];
+                let worst = check(&format!("{name} unfused"), &label, u, &reference);
+                let vs_fused = check(&format!("{name} fused vs unfused"), &label, out, u);
+                eprintln!("{name} unfused {label} output {k}: max error {worst:.2e}, vs fused {vs_fused:.2e}");
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 mod dtype;
 mod graph;
 pub mod ops;
+pub mod pass;
 mod shape;
 pub mod stats;
 mod tensor;

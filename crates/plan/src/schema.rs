@@ -362,7 +362,44 @@ pub enum Kernel {
     /// Copy a GPU-arena tensor into a CPU-arena tensor of the same dtype and shape (`device:
     /// Gpu`); CPU steps that read the result wait for it.
     Download,
+    /// A fused chain of elementwise ops: `program` evaluated at every element of the output,
+    /// whose shape is the broadcast (numpy rules) of all the inputs'. Registers `0..n` are the
+    /// step's `n` inputs, broadcast to the output; instruction `i` writes register `n + i`
+    /// from registers before it; the last instruction's register is the output.
+    Elementwise {
+        program: Vec<ElementwiseInstr>,
+    },
+    /// [`Kernel::InstanceNorm`] with an epilogue: `act(norm(X) + residual)`. Inputs: X,
+    /// scale, B, then the residual (the output's shape) if `has_residual`.
+    FusedInstanceNorm {
+        epsilon: f32,
+        has_residual: bool,
+        activation: Activation,
+    },
 }
+
+/// What one [`ElementwiseInstr`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ElementwiseOp {
+    /// `act(r[args[0]])`.
+    Activation(Activation),
+    /// `f(r[args[0]])`.
+    Unary(UnaryFn),
+    /// `r[args[0]] op r[args[1]]` (`PRelu`: x, slope).
+    Binary(BinaryFn),
+}
+
+/// One instruction of a [`Kernel::Elementwise`] program. A unary instruction's second
+/// argument is unused and must be 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ElementwiseInstr {
+    pub op: ElementwiseOp,
+    pub args: [u32; 2],
+}
+
+/// Longest [`Kernel::Elementwise`] program and most inputs the runtime accepts.
+pub const MAX_ELEMENTWISE_INSTRS: usize = 32;
+pub const MAX_ELEMENTWISE_INPUTS: usize = 16;
 
 impl Kernel {
     /// Short name for reports.
@@ -400,6 +437,8 @@ impl Kernel {
             Kernel::Copy => "Copy",
             Kernel::Upload => "Upload",
             Kernel::Download => "Download",
+            Kernel::Elementwise { .. } => "Elementwise",
+            Kernel::FusedInstanceNorm { .. } => "InstanceNorm",
         }
     }
 }

@@ -10,9 +10,9 @@
 
 use hetc_compile::{CompileOptions, compile};
 use hetc_plan::{
-    Activation, BinaryFn, ConvAlgo, CoordTransform, DType, Device, Dispatch, FORMAT_VERSION, GpuWork, HEADER_LEN,
-    Kernel, MAGIC, MAX_TENSOR_BYTES, NearestMode, PadMode, PlanError, PlanMeta, PoolKind, ReduceKind, ResizeMode,
-    ResizeParams, SliceAxis, Storage, UnaryFn, WEIGHT_ALIGN,
+    Activation, BinaryFn, ConvAlgo, CoordTransform, DType, Device, Dispatch, ElementwiseInstr, ElementwiseOp,
+    FORMAT_VERSION, GpuWork, HEADER_LEN, Kernel, MAGIC, MAX_TENSOR_BYTES, NearestMode, PadMode, PlanError, PlanMeta,
+    PoolKind, ReduceKind, ResizeMode, ResizeParams, SliceAxis, Storage, UnaryFn, WEIGHT_ALIGN,
 };
 use hetc_runtime::{Plan, RuntimeError, Session, SessionOptions, Tensor};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -409,6 +409,33 @@ fn replace(kernel: &'static str, with: Kernel) -> impl Fn(&mut PlanMeta, &mut Ve
     move |meta, _| {
         let s = step_of(meta, kernel);
         meta.steps[s].kernel = with.clone();
+    }
+}
+
+fn act_relu(x: u32) -> ElementwiseInstr {
+    ElementwiseInstr { op: ElementwiseOp::Activation(Activation::Relu), args: [x, 0] }
+}
+
+fn neg(x: u32) -> ElementwiseInstr {
+    ElementwiseInstr { op: ElementwiseOp::Unary(UnaryFn::Neg), args: [x, 0] }
+}
+
+fn instr_neg_b(x: u32, b: u32) -> ElementwiseInstr {
+    ElementwiseInstr { op: ElementwiseOp::Unary(UnaryFn::Neg), args: [x, b] }
+}
+
+fn add(a: u32, b: u32) -> ElementwiseInstr {
+    ElementwiseInstr { op: ElementwiseOp::Binary(BinaryFn::Add), args: [a, b] }
+}
+
+/// Turns the MaxPool step into an elementwise program over its own output, in place (so
+/// that shapes agree and only the program is under test).
+fn elementwise_in_place(program: Vec<ElementwiseInstr>) -> impl Fn(&mut PlanMeta, &mut Vec<u8>) {
+    move |meta, _| {
+        let s = step_of(meta, "MaxPool");
+        let step = &mut meta.steps[s];
+        step.kernel = Kernel::Elementwise { program: program.clone() };
+        step.inputs = vec![step.outputs[0]];
     }
 }
 
@@ -957,6 +984,44 @@ fn mutations() -> Vec<Mutation> {
             let s = alone(meta, "Resize");
             meta.tensors[s.inputs[0] as usize].shape[2] = 0;
         }),
+        m("elementwise in place, valid", NoPanic, elementwise_in_place(vec![act_relu(0), add(1, 0)])),
+        m("elementwise reads an unwritten register", Reject, elementwise_in_place(vec![neg(1)])),
+        m("elementwise reads register u32::MAX", Reject, elementwise_in_place(vec![add(0, u32::MAX)])),
+        m("elementwise unary with a second argument", Reject, elementwise_in_place(vec![instr_neg_b(0, 7)])),
+        m("elementwise empty program", Reject, elementwise_in_place(vec![])),
+        m("elementwise program too long", Reject, elementwise_in_place(vec![act_relu(0); 33])),
+        m("elementwise with 17 inputs", Reject, |meta, w| {
+            elementwise_in_place(vec![add(0, 16)])(meta, w);
+            let s = step_of(meta, "Elementwise");
+            let x = meta.steps[s].inputs[0];
+            meta.steps[s].inputs = vec![x; 17];
+        }),
+        m(
+            "elementwise output is not the inputs' broadcast",
+            Reject,
+            replace("MaxPool", Kernel::Elementwise { program: vec![act_relu(0)] }),
+        ),
+        m("elementwise without inputs", Reject, |meta, w| {
+            elementwise_in_place(vec![act_relu(0)])(meta, w);
+            let s = step_of(meta, "Elementwise");
+            meta.steps[s].inputs.clear();
+        }),
+        m(
+            "fused instance norm without its residual",
+            Reject,
+            replace(
+                "MaxPool",
+                Kernel::FusedInstanceNorm { epsilon: 1e-5, has_residual: true, activation: Activation::Relu },
+            ),
+        ),
+        m(
+            "fused instance norm with one input",
+            Reject,
+            replace(
+                "MaxPool",
+                Kernel::FusedInstanceNorm { epsilon: 1e-5, has_residual: false, activation: Activation::Identity },
+            ),
+        ),
         m("expand, not a broadcast", Reject, replace("GlobalAveragePool", Kernel::Expand)),
         m("copy, sizes differ", Reject, replace("GlobalAveragePool", Kernel::Copy)),
         m("unary, sizes differ", Reject, replace("MaxPool", Kernel::Unary(UnaryFn::Log))),

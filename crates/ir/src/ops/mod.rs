@@ -13,6 +13,7 @@ mod conv;
 mod conv_transpose;
 mod eval;
 mod expand;
+mod fused;
 mod gather;
 mod gemm;
 mod global_pool;
@@ -37,6 +38,10 @@ pub use concat::Concat;
 pub use conv::Conv;
 pub use conv_transpose::ConvTranspose;
 pub use expand::Expand;
+pub use fused::{
+    ChainInstr, ElementwiseChain, FusedConv, FusedConvTranspose, FusedGemm, FusedInstanceNorm, MAX_CHAIN_INPUTS,
+    MAX_CHAIN_INSTRS, is_chain_binary, is_chain_unary, is_epilogue_activation,
+};
 pub use gather::Gather;
 pub use gemm::Gemm;
 pub use global_pool::GlobalPool;
@@ -134,6 +139,12 @@ pub enum Op {
     Reduce(Reduce),
     Cast(Cast),
     Expand(Expand),
+    /// Fused ops, produced by the fusion pass (`ops/fused.rs`).
+    FusedConv(FusedConv),
+    FusedConvTranspose(FusedConvTranspose),
+    FusedGemm(FusedGemm),
+    ElementwiseChain(ElementwiseChain),
+    FusedInstanceNorm(FusedInstanceNorm),
 }
 
 macro_rules! dispatch {
@@ -164,6 +175,11 @@ macro_rules! dispatch {
             Op::Reduce($d) => $body,
             Op::Cast($d) => $body,
             Op::Expand($d) => $body,
+            Op::FusedConv($d) => $body,
+            Op::FusedConvTranspose($d) => $body,
+            Op::FusedGemm($d) => $body,
+            Op::ElementwiseChain($d) => $body,
+            Op::FusedInstanceNorm($d) => $body,
         }
     };
 }
@@ -198,6 +214,11 @@ impl Op {
             Op::Reduce(r) => r.kind.name(),
             Op::Cast(_) => "Cast",
             Op::Expand(_) => "Expand",
+            Op::FusedConv(_) => "FusedConv",
+            Op::FusedConvTranspose(_) => "FusedConvTranspose",
+            Op::FusedGemm(_) => "FusedGemm",
+            Op::ElementwiseChain(_) => "ElementwiseChain",
+            Op::FusedInstanceNorm(_) => "FusedInstanceNorm",
         }
     }
 

@@ -2,7 +2,8 @@
 //! kernel.
 
 use super::kernels::{
-    activation, conv, elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax, winograd,
+    activation, conv, elementwise, fused_elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax,
+    winograd,
 };
 use super::prepare::{Prepared, Region};
 use hetc_plan::{Activation, ConvAlgo, Kernel};
@@ -154,6 +155,24 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             let hw = ins[0][2..].iter().product();
             norm::instance_norm(inputs[0], n, c, hw, inputs[1], inputs[2], *epsilon, outputs[0], threads);
         }
+        Kernel::FusedInstanceNorm { epsilon, has_residual, activation } => {
+            let (n, c) = (ins[0][0], ins[0][1]);
+            let hw = ins[0][2..].iter().product();
+            let residual = has_residual.then(|| inputs[3]);
+            norm::instance_norm_epilogue(
+                inputs[0],
+                n,
+                c,
+                hw,
+                inputs[1],
+                inputs[2],
+                *epsilon,
+                residual,
+                *activation,
+                outputs[0],
+                threads,
+            );
+        }
         Kernel::Activation(a) => {
             if in_place.is_none() {
                 outputs[0].copy_from_slice(inputs[0]);
@@ -207,6 +226,9 @@ pub fn execute(step: &Prepared, arena: &mut [f32], weights: &[f32], scratch: &mu
             reduce::reduce(*kind, inputs[0], &ins[0], &axes, outputs[0], threads);
         }
         Kernel::Expand => movement::expand(inputs[0], &ins[0], outputs[0], &outs[0], threads),
+        Kernel::Elementwise { program } => {
+            fused_elementwise::elementwise(program, &inputs, ins, in_place, outputs[0], &outs[0], threads)
+        }
         // Without a GPU (`--fallback cpu`) a transfer is a copy between two CPU buffers.
         Kernel::Copy | Kernel::Upload | Kernel::Download => movement::copy(inputs[0], outputs[0], threads),
     }

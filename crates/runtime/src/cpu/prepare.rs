@@ -83,6 +83,9 @@ fn may_alias(kernel: &Kernel, i: usize, n_inputs: usize) -> bool {
         Kernel::Activation(_) | Kernel::Unary(_) | Kernel::ChannelAffine { .. } => i == 0,
         Kernel::Binary { .. } => i < 2,
         Kernel::Conv(c) => c.has_residual && i + 1 == n_inputs,
+        // `check_shapes` proved this input has the output's element count, so (broadcasting
+        // to the output) its shape.
+        Kernel::Elementwise { .. } => true,
         _ => false,
     }
 }
@@ -407,6 +410,20 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
                 .collect();
             ensure!(outs[0] == expected, "reduce output {:?}, expected {expected:?}", outs[0]);
         }
+        Kernel::Elementwise { program } => check_elementwise(program, ins, outs)?,
+        Kernel::FusedInstanceNorm { has_residual, .. } => {
+            count(ins, outs, 3 + *has_residual as usize, 1)?;
+            let x = &ins[0];
+            ensure!(
+                x.len() >= 3 && ins[1] == [x[1]] && ins[2] == [x[1]] && outs[0] == *x,
+                "per-channel parameters must be [{}]",
+                x.get(1).copied().unwrap_or(0)
+            );
+            ensure!(x[2..].iter().product::<usize>() > 0, "instance normalization of an empty plane");
+            if *has_residual {
+                ensure!(ins[3] == *x, "residual must match the output");
+            }
+        }
         Kernel::Expand => {
             count(ins, outs, 1, 1)?;
             ensure!(
@@ -417,5 +434,37 @@ fn check_shapes(kernel: &Kernel, ins: &[Vec<usize>], outs: &[Vec<usize>]) -> Res
             );
         }
     }
+    Ok(())
+}
+
+/// An elementwise program is untrusted: its length and input count are bounded, every register
+/// it reads is an input or an earlier instruction, and every input broadcasts to the output,
+/// which must be their broadcast shape.
+fn check_elementwise(
+    program: &[hetc_plan::ElementwiseInstr],
+    ins: &[Vec<usize>],
+    outs: &[Vec<usize>],
+) -> Result<(), String> {
+    use hetc_plan::{MAX_ELEMENTWISE_INPUTS, MAX_ELEMENTWISE_INSTRS};
+    ensure!(outs.len() == 1, "elementwise programs have one output, not {}", outs.len());
+    ensure!(
+        (1..=MAX_ELEMENTWISE_INPUTS).contains(&ins.len()),
+        "elementwise program with {} inputs (1 to {MAX_ELEMENTWISE_INPUTS})",
+        ins.len()
+    );
+    ensure!(
+        (1..=MAX_ELEMENTWISE_INSTRS).contains(&program.len()),
+        "elementwise program of {} instructions (1 to {MAX_ELEMENTWISE_INSTRS})",
+        program.len()
+    );
+    ensure!(
+        super::kernels::fused_elementwise::program_is_well_formed(program, ins.len()),
+        "elementwise program reads a register that is not an input or an earlier instruction"
+    );
+    let mut shape: Vec<usize> = Vec::new();
+    for x in ins {
+        shape = broadcast(&shape, x).ok_or_else(|| format!("elementwise inputs {ins:?} do not broadcast"))?;
+    }
+    ensure!(outs[0] == shape, "elementwise output {:?}, expected the inputs' broadcast {shape:?}", outs[0]);
     Ok(())
 }

@@ -107,7 +107,7 @@ pub fn unary_scalar(f: UnaryFn, x: f32) -> f32 {
 }
 
 #[inline]
-fn sign(x: f32) -> f32 {
+pub(super) fn sign(x: f32) -> f32 {
     if x > 0.0 {
         1.0
     } else if x < 0.0 {
@@ -177,6 +177,7 @@ macro_rules! with_unary {
         }
     };
 }
+pub(super) use with_unary;
 
 /// `out[i] = f(x[i])`. `x` and `out` have the same length.
 pub fn unary(f: UnaryFn, x: &[f32], out: &mut [f32], threads: usize) {
@@ -254,18 +255,18 @@ fn map_slice_inplace<G: Fn(f32) -> f32>(data: &mut [f32], g: G) {
 
 /// numpy's `maximum`: NaN in either operand gives NaN.
 #[inline]
-fn max_nan(a: f32, b: f32) -> f32 {
+pub(super) fn max_nan(a: f32, b: f32) -> f32 {
     if a > b || a.is_nan() { a } else { b }
 }
 
 /// numpy's `minimum`: NaN in either operand gives NaN.
 #[inline]
-fn min_nan(a: f32, b: f32) -> f32 {
+pub(super) fn min_nan(a: f32, b: f32) -> f32 {
     if a < b || a.is_nan() { a } else { b }
 }
 
 #[inline]
-fn prelu(x: f32, slope: f32) -> f32 {
+pub(super) fn prelu(x: f32, slope: f32) -> f32 {
     if x < 0.0 { slope * x } else { x }
 }
 
@@ -322,6 +323,7 @@ macro_rules! with_binary {
         }
     };
 }
+pub(super) use with_binary;
 
 /// One dimension of the collapsed iteration space: output extent and each operand's element
 /// stride (0 where the operand is broadcast).

@@ -10,6 +10,7 @@ pub mod activation;
 pub mod conv;
 pub(crate) mod depthwise;
 pub mod elementwise;
+pub mod fused_elementwise;
 pub mod gemm;
 pub mod matmul;
 pub mod movement;

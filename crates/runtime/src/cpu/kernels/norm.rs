@@ -102,6 +102,49 @@ pub fn instance_norm(
     });
 }
 
+/// [`instance_norm`] with an epilogue: `out = act(norm(x) + residual)`, applied to each plane
+/// while it is in cache (a fused InstanceNormalization + Add + activation).
+#[allow(clippy::too_many_arguments)]
+pub fn instance_norm_epilogue(
+    x: &[f32],
+    n: usize,
+    c: usize,
+    hw: usize,
+    scale: &[f32],
+    bias: &[f32],
+    epsilon: f32,
+    residual: Option<&[f32]>,
+    act: Activation,
+    out: &mut [f32],
+    threads: usize,
+) {
+    assert!(x.len() >= n * c * hw && out.len() >= n * c * hw, "instance_norm: buffer too short");
+    assert!(scale.len() >= c && bias.len() >= c, "instance_norm: scale/bias too short");
+    assert!(residual.is_none_or(|r| r.len() >= n * c * hw), "instance_norm: residual too short");
+    let out = &mut out[..n * c * hw];
+    for_each_plane(out, hw, threads, |i, o| {
+        let ch = i % c;
+        let xs = &x[i * hw..][..hw];
+        let mean = sum_f64(xs, |v| v) / hw as f64;
+        let var = sum_f64(xs, |v| (v - mean) * (v - mean)) / hw as f64;
+        let s = scale[ch] as f64 / (var + epsilon as f64).sqrt();
+        let b = bias[ch] as f64;
+        match residual {
+            Some(r) => {
+                for ((o, &v), &r) in o.iter_mut().zip(xs).zip(&r[i * hw..][..hw]) {
+                    *o = ((v as f64 - mean) * s + b) as f32 + r;
+                }
+            }
+            None => {
+                for (o, &v) in o.iter_mut().zip(xs) {
+                    *o = ((v as f64 - mean) * s + b) as f32;
+                }
+            }
+        }
+        super::activation::apply(act, o);
+    });
+}
+
 /// `sum(f(x[i]))` in f64, four interleaved partial sums so that it vectorises.
 #[inline]
 fn sum_f64(xs: &[f32], f: impl Fn(f64) -> f64) -> f64 {
