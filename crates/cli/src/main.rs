@@ -7,6 +7,7 @@ mod compile;
 mod inspect;
 mod inspect_plan;
 mod npy;
+mod partition;
 mod run;
 mod support;
 mod targets;
@@ -53,6 +54,8 @@ enum Command {
     Targets(targets::TargetsArgs),
     /// Which ops each processor of a target runs, why not, and the CPU-fallback segments.
     Support(support::SupportArgs),
+    /// Where each op would run: single processor, layers, or CoDL splits and chains, predicted.
+    Partition(partition::PartitionArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -63,6 +66,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Targets(args) => targets::run(&args),
         Command::Support(args) => support::run(&args),
+        Command::Partition(args) => partition::run(&args),
     }
 }
 
