@@ -56,7 +56,10 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
     let mut fallback = BTreeMap::new();
     fallback.insert(
         "gemm".to_string(),
-        model(Family::Gemm, vec![us_per_mmac, 8.0 * us_per_mbyte / cores as f64, us_per_mbyte, f.dispatch_us]),
+        model(
+            Family::Gemm,
+            vec![us_per_mmac, 8.0 * us_per_mbyte / cores as f64, us_per_mbyte, us_per_mbyte, f.dispatch_us],
+        ),
     );
     fallback.insert(
         "winograd".to_string(),

@@ -22,8 +22,9 @@ pub type Features = [f64; MAX_FEATURES];
 pub fn feature_names(family: Family) -> &'static [&'static str] {
     match family {
         // Busiest thread's multiply-adds, padded to whole blocks; unfolded elements per thread;
-        // bytes (shared memory bandwidth: not divided by threads); fixed cost.
-        Family::Gemm => &["block_macs_per_thread", "unfold_per_thread", "bytes", "one"],
+        // bytes read and bytes written (shared memory bandwidth: not divided by threads; a
+        // write also reads the line first, so it costs differently); fixed cost.
+        Family::Gemm => &["block_macs_per_thread", "unfold_per_thread", "in_bytes", "out_bytes", "one"],
         Family::Winograd => &["block_macs_per_thread", "transform_points_per_thread", "one"],
         Family::Window => &["block_taps_per_thread", "plane_pixels_per_thread", "one"],
         // Bytes split over threads and not (the threads term: how well the kernel scales),
@@ -53,8 +54,8 @@ pub fn hyper_grid(family: Family) -> Vec<Vec<u32>> {
     let mut grid = Vec::new();
     match family {
         Family::Gemm => {
-            for nb in [16, 32, 64, 128, 256, 512] {
-                for mb in [1, 8, 16, 32, 64] {
+            for nb in [8, 16, 32, 64, 128, 256] {
+                for mb in [1, 4, 6, 8, 16, 32] {
                     grid.push(vec![nb, mb]);
                 }
             }
@@ -101,13 +102,14 @@ pub fn features(w: &Workload, hyper: &[u32]) -> Result<Features, PredictError> {
     let h = |i: usize| hyper[i] as f64;
     let mut f = [0.0; MAX_FEATURES];
     match (w.family, w.sizes) {
-        (Family::Gemm, Sizes::Gemm { batch, m, n, k, unfold, bytes }) => {
+        (Family::Gemm, Sizes::Gemm { batch, m, n, k, unfold, in_bytes, out_bytes }) => {
             let (nb, mb) = (h(0).max(1.0), h(1).max(1.0));
             let blocks = batch * ceil_div(n, nb) * ceil_div(m, mb);
             f[0] = ceil_div(blocks, t) * nb * mb * k * M;
             f[1] = unfold / t * M;
-            f[2] = bytes * M;
-            f[3] = 1.0;
+            f[2] = in_bytes * M;
+            f[3] = out_bytes * M;
+            f[4] = 1.0;
         }
         (Family::Winograd, Sizes::Winograd { tiles, alpha, c, m }) => {
             let tb = h(0).max(1.0);

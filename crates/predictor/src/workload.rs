@@ -42,8 +42,8 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sizes {
     /// `batch` independent products `[m, k] x [k, n]`; `unfold` elements written by im2col
-    /// (0 without unfolding); `bytes` of inputs, weights and outputs.
-    Gemm { batch: f64, m: f64, n: f64, k: f64, unfold: f64, bytes: f64 },
+    /// (0 without unfolding); `in_bytes` of inputs and weights read, `out_bytes` written.
+    Gemm { batch: f64, m: f64, n: f64, k: f64, unfold: f64, in_bytes: f64, out_bytes: f64 },
     /// `tiles` output tiles of `alpha` points each, `c` input and `m` output channels.
     Winograd { tiles: f64, alpha: f64, c: f64, m: f64 },
     /// `planes` (image x channel) of `out_px` outputs with `window` taps, reading `in_px`.
@@ -146,7 +146,15 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
             let gemm = |key: &str, unfold: f64| Workload {
                 key: key.into(),
                 family: Family::Gemm,
-                sizes: Sizes::Gemm { batch: (g.n * group) as f64, m: mg as f64, n: pix, k, unfold, bytes: io_bytes },
+                sizes: Sizes::Gemm {
+                    batch: (g.n * group) as f64,
+                    m: mg as f64,
+                    n: pix,
+                    k,
+                    unfold,
+                    in_bytes: 4.0 * in_elems,
+                    out_bytes: 4.0 * out_elems,
+                },
                 threads: t,
                 flops,
             };
@@ -200,7 +208,8 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                     n: pix,
                     k: (g.c / group) as f64,
                     unfold: (g.n * group) as f64 * kdim * pix,
-                    bytes: io_bytes,
+                    in_bytes: 4.0 * in_elems,
+                    out_bytes: 4.0 * out_elems,
                 },
                 threads,
                 flops: g.flops() as f64,
@@ -218,7 +227,15 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                 family: Family::Gemm,
                 // Written as `out^T = B^T A^T` the n outputs are the long dimension; the form
                 // only needs the three sizes.
-                sizes: Sizes::Gemm { batch: 1.0, m: n as f64, n: m as f64, k: k as f64, unfold: 0.0, bytes: io_bytes },
+                sizes: Sizes::Gemm {
+                    batch: 1.0,
+                    m: n as f64,
+                    n: m as f64,
+                    k: k as f64,
+                    unfold: 0.0,
+                    in_bytes: 4.0 * in_elems,
+                    out_bytes: 4.0 * out_elems,
+                },
                 threads,
                 flops: 2.0 * (m * n * k) as f64,
             }
@@ -232,7 +249,15 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
             Workload {
                 key: "matmul".into(),
                 family: Family::Gemm,
-                sizes: Sizes::Gemm { batch, m: n as f64, n: m as f64, k, unfold: 0.0, bytes: io_bytes },
+                sizes: Sizes::Gemm {
+                    batch,
+                    m: n as f64,
+                    n: m as f64,
+                    k,
+                    unfold: 0.0,
+                    in_bytes: 4.0 * in_elems,
+                    out_bytes: 4.0 * out_elems,
+                },
                 threads,
                 flops: 2.0 * out_elems * k,
             }
