@@ -26,13 +26,14 @@ pub struct CpuFigures {
 }
 
 /// Hyper-parameters assumed for derived models: blocks of 64 pixels by 8 channels (a NEON
-/// micro-kernel's shape, as in MACE's GEMM), 8 Winograd tiles, one plane per block, and a
-/// parallel threshold of 16384 elements. Assumptions, not measurements.
+/// micro-kernel's shape, as in MACE's GEMM), 8 Winograd tiles, one plane per block with rows
+/// in 4-lane NEON vectors, and a parallel threshold of 16384 elements. Assumptions, not
+/// measurements.
 fn hyper(family: Family) -> Vec<u32> {
     let h = match family {
         Family::Gemm => vec![64, 8],
         Family::Winograd => vec![8],
-        Family::Window => vec![1, 16384],
+        Family::Window => vec![1, 4, 16384],
         Family::Stream => vec![16384],
         Family::Transfer => vec![],
     };
@@ -65,7 +66,10 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
         "winograd".to_string(),
         model(Family::Winograd, vec![us_per_mmac, 8.0 * us_per_mbyte / cores as f64, f.dispatch_us]),
     );
-    fallback.insert("window".to_string(), model(Family::Window, vec![us_per_mmac, 4.0 * us_per_mbyte, f.dispatch_us]));
+    fallback.insert(
+        "window".to_string(),
+        model(Family::Window, vec![us_per_mmac, 4.0 * us_per_mbyte, 4.0 * us_per_mbyte, f.dispatch_us]),
+    );
     fallback.insert(
         "stream".to_string(),
         model(Family::Stream, vec![0.0, us_per_mbyte, us_per_mop, 10.0 * us_per_mop, f.dispatch_us]),

@@ -26,7 +26,9 @@ pub fn feature_names(family: Family) -> &'static [&'static str] {
         // write also reads the line first, so it costs differently); fixed cost.
         Family::Gemm => &["block_macs_per_thread", "unfold_per_thread", "in_bytes", "out_bytes", "one"],
         Family::Winograd => &["block_macs_per_thread", "transform_points_per_thread", "one"],
-        Family::Window => &["block_taps_per_thread", "plane_pixels_per_thread", "one"],
+        // Taps of the busiest thread with each output row padded to whole vectors; input and
+        // output pixels per thread; fixed cost.
+        Family::Window => &["block_taps_per_thread", "in_pixels_per_thread", "out_pixels_per_thread", "one"],
         // Bytes split over threads and not (the threads term: how well the kernel scales),
         // cheap and transcendental operations per thread, fixed cost.
         Family::Stream => &["bytes_per_thread", "bytes", "cheap_ops_per_thread", "heavy_ops_per_thread", "one"],
@@ -43,7 +45,7 @@ pub fn hyper_names(family: Family) -> &'static [&'static str] {
     match family {
         Family::Gemm => &["block_pixels", "block_channels"],
         Family::Winograd => &["block_tiles"],
-        Family::Window => &["block_planes", "parallel_min_elems"],
+        Family::Window => &["block_planes", "vector_lanes", "parallel_min_elems"],
         Family::Stream => &["parallel_min_elems"],
         Family::Transfer => &[],
     }
@@ -66,9 +68,11 @@ pub fn hyper_grid(family: Family) -> Vec<Vec<u32>> {
             }
         }
         Family::Window => {
-            for pb in [1, 4, 8, 16] {
-                for par in [0, 8192, 32768] {
-                    grid.push(vec![pb, par]);
+            for pb in [1, 4, 16] {
+                for lanes in [1, 4, 8, 16] {
+                    for par in [0, 8192, 32768] {
+                        grid.push(vec![pb, lanes, par]);
+                    }
                 }
             }
         }
@@ -117,12 +121,14 @@ pub fn features(w: &Workload, hyper: &[u32]) -> Result<Features, PredictError> {
             f[1] = tiles * alpha * (c + m) / t * M;
             f[2] = 1.0;
         }
-        (Family::Window, Sizes::Window { planes, out_px, in_px, window }) => {
-            let pb = h(0).max(1.0);
-            let te = if planes * out_px >= h(1) { t } else { 1.0 };
-            f[0] = ceil_div(planes, pb * te) * pb * out_px * window * M;
-            f[1] = ceil_div(planes, te) * (in_px + out_px) * M;
-            f[2] = 1.0;
+        (Family::Window, Sizes::Window { planes, out_px, out_w, in_px, window }) => {
+            let (pb, lanes) = (h(0).max(1.0), h(1).max(1.0));
+            let te = if planes * out_px >= h(2) { t } else { 1.0 };
+            let rows = out_px / out_w.max(1.0);
+            f[0] = ceil_div(planes, pb * te) * pb * rows * ceil_div(out_w, lanes) * lanes * window * M;
+            f[1] = ceil_div(planes, te) * in_px * M;
+            f[2] = ceil_div(planes, te) * out_px * M;
+            f[3] = 1.0;
         }
         (Family::Stream, Sizes::Stream { elems, bytes, cheap, heavy }) => {
             let te = if elems >= h(0) { t } else { 1.0 };

@@ -46,8 +46,9 @@ pub enum Sizes {
     Gemm { batch: f64, m: f64, n: f64, k: f64, unfold: f64, in_bytes: f64, out_bytes: f64 },
     /// `tiles` output tiles of `alpha` points each, `c` input and `m` output channels.
     Winograd { tiles: f64, alpha: f64, c: f64, m: f64 },
-    /// `planes` (image x channel) of `out_px` outputs with `window` taps, reading `in_px`.
-    Window { planes: f64, out_px: f64, in_px: f64, window: f64 },
+    /// `planes` (image x channel) of `out_px` outputs in rows of `out_w`, with `window` taps,
+    /// reading `in_px`.
+    Window { planes: f64, out_px: f64, out_w: f64, in_px: f64, window: f64 },
     /// `elems` output elements, `bytes` read and written, `cheap` simple and `heavy`
     /// transcendental operations per output element.
     Stream { elems: f64, bytes: f64, cheap: f64, heavy: f64 },
@@ -182,6 +183,7 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                     sizes: Sizes::Window {
                         planes: (g.n * g.m) as f64,
                         out_px: pix,
+                        out_w: g.ow as f64,
                         in_px: (g.h * g.w) as f64,
                         window: (g.kh * g.kw) as f64,
                     },
@@ -276,6 +278,7 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                 sizes: Sizes::Window {
                     planes: (y[0] * y[1]) as f64,
                     out_px: (y[2] * y[3]) as f64,
+                    out_w: y[3] as f64,
                     in_px: (x[2] * x[3]) as f64,
                     window,
                 },

@@ -131,7 +131,7 @@ fn sample_profile() -> Profile {
         hyper: match family {
             Family::Gemm => vec![64, 8],
             Family::Winograd => vec![8],
-            Family::Window => vec![4, 8192],
+            Family::Window => vec![4, 16, 8192],
             Family::Stream => vec![16384],
             Family::Transfer => vec![],
         },
