@@ -39,6 +39,11 @@ pub enum PredictError {
     Fit(String),
 }
 
+/// The profile key of `key`'s model fitted on measurements with `threads` threads only.
+pub fn thread_key(key: &str, threads: usize) -> String {
+    format!("{key}@{threads}")
+}
+
 /// How a prediction was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
@@ -83,9 +88,13 @@ impl Predictor {
         self.isa
     }
 
-    /// The model that predicts `key` of `family`, and on what basis.
-    pub fn model(&self, key: &str, family: Family) -> Result<(&KernelModel, Basis), PredictError> {
-        if let Some(m) = self.profile.kernels.get(key).filter(|m| m.family == family) {
+    /// The model that predicts `key` of `family` run with `threads` threads, and on what
+    /// basis: the kernel's model for that thread count (`key@threads`), else its model over
+    /// all measured thread counts, else its family's.
+    pub fn model(&self, key: &str, family: Family, threads: usize) -> Result<(&KernelModel, Basis), PredictError> {
+        let kernels = &self.profile.kernels;
+        let own = kernels.get(&thread_key(key, threads)).or_else(|| kernels.get(key));
+        if let Some(m) = own.filter(|m| m.family == family) {
             return Ok((m, Basis::Kernel));
         }
         self.profile
@@ -100,7 +109,7 @@ impl Predictor {
         if w.family == Family::Transfer {
             return Ok(Prediction { us: self.transfer_us(w.sizes_bytes()), basis: Basis::Kernel });
         }
-        let (m, basis) = self.model(&w.key, w.family)?;
+        let (m, basis) = self.model(&w.key, w.family, w.threads)?;
         let f = features::features(w, &m.hyper)?;
         let us: f64 = f.iter().zip(&m.coef).map(|(a, b)| a * b).sum();
         Ok(Prediction { us: us.max(0.0), basis })
@@ -124,9 +133,11 @@ impl Predictor {
         t.latency_us + t.us_per_mb * bytes * 1e-6
     }
 
-    /// The FLOPs-linear baseline's prediction for `w`, if the profile has one for its kernel.
+    /// The FLOPs-linear baseline's prediction for `w`, if the profile has one for its kernel
+    /// (for its thread count, else over all).
     pub fn baseline(&self, w: &Workload) -> Option<f64> {
-        self.profile.baseline.get(&w.key).map(|c| fit::flops_linear(*c, w))
+        let b = &self.profile.baseline;
+        b.get(&thread_key(&w.key, w.threads)).or_else(|| b.get(&w.key)).map(|c| fit::flops_linear(*c, w))
     }
 }
 

@@ -26,6 +26,8 @@ struct Tally {
     base: usize,
     noise: usize,
     fallback: usize,
+    /// predicted / measured of every prediction, for the median bias.
+    ratios: Vec<f64>,
 }
 
 impl Tally {
@@ -35,6 +37,11 @@ impl Tally {
         self.base += base.is_some_and(|b| within(b, s.us, 0.10)) as usize;
         self.noise += s.halves_agree() as usize;
         self.fallback += (basis == Basis::Fallback) as usize;
+        self.ratios.push(pred / s.us.max(1e-9));
+    }
+    fn bias(&self) -> f64 {
+        let mut r = self.ratios.clone();
+        super::measure::median(&mut r)
     }
     fn pct(a: usize, n: usize) -> f64 {
         if n == 0 { 0.0 } else { 100.0 * a as f64 / n as f64 }
@@ -43,30 +50,41 @@ impl Tally {
 
 fn print_table(title: &str, rows: &BTreeMap<String, Tally>) {
     crate::outln!("\n{title}");
-    crate::outln!("{:<24} {:>5} {:>9} {:>13} {:>13}", "kernel", "n", "PM10ACC", "FLOPs-linear", "noise ceiling");
+    crate::outln!(
+        "{:<24} {:>5} {:>9} {:>13} {:>13} {:>10}",
+        "kernel",
+        "n",
+        "PM10ACC",
+        "FLOPs-linear",
+        "noise ceiling",
+        "pred/meas"
+    );
     let mut all = Tally::default();
     for (k, t) in rows {
         let fb = if t.fallback > 0 { format!("  ({} by family fallback)", t.fallback) } else { String::new() };
         crate::outln!(
-            "{:<24} {:>5} {:>8.1}% {:>12.1}% {:>12.1}%{fb}",
+            "{:<24} {:>5} {:>8.1}% {:>12.1}% {:>12.1}% {:>10.2}{fb}",
             k,
             t.n,
             Tally::pct(t.ours, t.n),
             Tally::pct(t.base, t.n),
-            Tally::pct(t.noise, t.n)
+            Tally::pct(t.noise, t.n),
+            t.bias()
         );
         all.n += t.n;
         all.ours += t.ours;
         all.base += t.base;
         all.noise += t.noise;
+        all.ratios.extend(&t.ratios);
     }
     crate::outln!(
-        "{:<24} {:>5} {:>8.1}% {:>12.1}% {:>12.1}%",
+        "{:<24} {:>5} {:>8.1}% {:>12.1}% {:>12.1}% {:>10.2}",
         "overall",
         all.n,
         Tally::pct(all.ours, all.n),
         Tally::pct(all.base, all.n),
-        Tally::pct(all.noise, all.n)
+        Tally::pct(all.noise, all.n),
+        all.bias()
     );
 }
 

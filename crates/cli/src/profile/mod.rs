@@ -175,6 +175,12 @@ pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime
     for s in samples {
         let sample = Sample { workload: s.workload.clone(), us: s.us.max(0.05) };
         by_family.entry(s.workload.family.name()).or_default().push(sample.clone());
+        // Per thread count too: how a kernel scales from 1 to 2 threads is the threads term,
+        // and a model of its own per count captures it better than one form for all.
+        if threads.len() > 1 {
+            let per_thread = hetc_predictor::thread_key(&s.workload.key, s.workload.threads);
+            by_key.entry(per_thread).or_default().push(sample.clone());
+        }
         by_key.entry(s.workload.key.clone()).or_default().push(sample);
     }
     let mut kernels = BTreeMap::new();
