@@ -72,12 +72,20 @@ pub fn predictor_for(target: &str, profile: Option<&Path>) -> Result<Predictor> 
     Ok(Predictor::new(cpu_profile(target, &figures))?)
 }
 
-/// Writes each CPU step's prediction into `meta` (`Step::predicted_us`).
+/// Writes each CPU step's prediction into `meta` (`Step::predicted_us`). GPU compute steps
+/// keep 0: a CPU profile does not model them (transfers are predicted by its transfer term).
 pub fn fill_predictions(meta: &mut PlanMeta, p: &Predictor, threads: usize) -> Result<()> {
     let preds = meta
         .steps
         .iter()
-        .map(|s| p.predict_step(meta, s, threads).map(|r| r.us as f32).with_context(|| format!("step {}", s.name)))
+        .map(|s| {
+            let gpu_compute = s.device == hetc_plan::Device::Gpu
+                && !matches!(s.kernel, hetc_plan::Kernel::Upload | hetc_plan::Kernel::Download);
+            if gpu_compute {
+                return Ok(0.0);
+            }
+            p.predict_step(meta, s, threads).map(|r| r.us as f32).with_context(|| format!("step {}", s.name))
+        })
         .collect::<Result<Vec<_>>>()?;
     for (s, us) in meta.steps.iter_mut().zip(preds) {
         s.predicted_us = us;
