@@ -8,6 +8,8 @@ mod inspect;
 mod inspect_plan;
 mod npy;
 mod partition;
+mod predict;
+mod profile;
 mod run;
 mod support;
 mod targets;
@@ -56,6 +58,10 @@ enum Command {
     Support(support::SupportArgs),
     /// Where each op would run: single processor, layers, or CoDL splits and chains, predicted.
     Partition(partition::PartitionArgs),
+    /// Measure the CPU kernels and fit the latency predictor's coefficients (or `--evaluate` a profile).
+    Profile(profile::ProfileArgs),
+    /// Predicted time per op and in total for a model on a target.
+    Predict(predict::PredictArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -67,6 +73,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Targets(args) => targets::run(&args),
         Command::Support(args) => support::run(&args),
         Command::Partition(args) => partition::run(&args),
+        Command::Profile(args) => profile::run(&args),
+        Command::Predict(args) => predict::run(&args),
     }
 }
 

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::activation;
 use super::gemm::{gemm_raw, matmul_strided};
+use crate::cpu::introspect::{self, ConvImpl, CpuIsa};
 
 /// Geometry of a 2-D convolution over `x: [n, c, h, w]` producing `y: [n, m, oh, ow]`.
 ///
@@ -95,7 +96,7 @@ impl Conv2d {
         2 * (self.n * self.m * self.oh * self.ow) as u64 * (self.c / self.group * self.kh * self.kw) as u64
     }
 
-    fn cg(&self) -> usize {
+    pub(crate) fn cg(&self) -> usize {
         self.c / self.group
     }
 
@@ -103,7 +104,7 @@ impl Conv2d {
         self.m / self.group
     }
 
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.kh == 1
             && self.kw == 1
             && self.stride_h == 1
@@ -114,7 +115,7 @@ impl Conv2d {
             && self.ow == self.w
     }
 
-    fn is_depthwise(&self) -> bool {
+    pub(crate) fn is_depthwise(&self) -> bool {
         self.cg() == 1
     }
 
@@ -163,7 +164,6 @@ pub fn conv2d(
     scratch: &mut Vec<f32>,
     threads: usize,
 ) {
-    let _ = algo;
     p.check();
     let threads = threads.max(1);
     assert!(x.len() >= p.n * p.c * p.h * p.w, "conv: x too short");
@@ -176,23 +176,33 @@ pub fn conv2d(
     if out.is_empty() {
         return;
     }
-    if p.cg() == 0 || p.kh == 0 || p.kw == 0 {
+    // The path comes from the one function the latency predictor also asks
+    // (`crate::cpu::introspect`), so that its model of this dispatch cannot drift.
+    let path = introspect::conv_impl(p, algo, CpuIsa::host());
+    debug_assert!(path != ConvImpl::Winograd, "conv2d: Winograd convolutions go to winograd::conv2d_winograd");
+    match path {
         // Empty reduction: only bias, residual and activation.
-        epilogue_planes(p, bias, out, accumulate, act, threads);
-        return;
-    }
-    if p.is_depthwise() {
-        if !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads) {
-            depthwise(p, x, w, bias, out, accumulate, act, threads);
+        ConvImpl::Empty => epilogue_planes(p, bias, out, accumulate, act, threads),
+        ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseDirect => {
+            if path == ConvImpl::DepthwiseDirect
+                || !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads)
+            {
+                depthwise(p, x, w, bias, out, accumulate, act, threads);
+            }
         }
-    } else if p.is_pointwise() && super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads) {
-        // Done by the AVX-512 kernel.
-    } else if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) {
-        // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
-    } else {
-        let direct = p.is_pointwise();
-        let plan = TilePlan::choose(p, direct, threads);
-        conv_gemm(p, direct, plan, x, w, bias, out, accumulate, act, scratch, threads);
+        ConvImpl::PointwiseAvx512
+            if super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads) =>
+        {
+            // Done by the AVX-512 kernel.
+        }
+        ConvImpl::GroupedAvx512 if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) => {
+            // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
+        }
+        _ => {
+            let direct = p.is_pointwise();
+            let plan = TilePlan::choose(p, direct, threads);
+            conv_gemm(p, direct, plan, x, w, bias, out, accumulate, act, scratch, threads);
+        }
     }
 }
 
