@@ -3,13 +3,14 @@
 use crate::inspect::import_options;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hetc_compile::{CompileOptions, Fusion, FusionReport, compile_with_report};
+use hetc_compile::{CompileOptions, Fusion, FusionReport, Strategy, compile_with_report};
 use hetc_onnx::import_file;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Targets this build can compile for. Mobile targets arrive with the target descriptions.
-pub const TARGETS: &[&str] = &["host-cpu"];
+/// Targets this build can compile for: `host-cpu` (the CPU only) and `host` (the CPU and the
+/// wgpu adapter, when there is one). Mobile targets arrive with the target descriptions.
+pub const TARGETS: &[&str] = &["host-cpu", "host"];
 
 #[derive(Args)]
 pub struct CompileArgs {
@@ -30,6 +31,16 @@ pub struct CompileArgs {
     /// Print what the fusion pass did: nodes before and after, e-graph size, rules, pass time.
     #[arg(long)]
     fusion_report: bool,
+    /// Placement: `cpu` (everything on the CPU) or `gpu` (every op the GPU supports on the GPU,
+    /// the rest on the CPU, with transfers between them; needs `--target host`).
+    #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
+    strategy: StrategyArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    Cpu,
+    Gpu,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +78,13 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     if !TARGETS.contains(&args.target.as_str()) {
         bail!("unknown target `{}` (known: {})", args.target, TARGETS.join(", "));
     }
+    let strategy = match args.strategy {
+        StrategyArg::Cpu => Strategy::Cpu,
+        StrategyArg::Gpu => Strategy::Gpu,
+    };
+    if strategy == Strategy::Gpu && args.target != "host" {
+        bail!("target `{}` has no GPU; `--strategy gpu` needs `--target host`", args.target);
+    }
     let start = Instant::now();
     let options = import_options(&args.input_shapes)?;
     let model =
@@ -75,8 +93,9 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         FusionArg::None => Fusion::None,
         FusionArg::Egg => Fusion::Egg,
     };
-    let (plan, report) = compile_with_report(&model.graph, &CompileOptions { target: args.target.clone(), fusion })
-        .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
+    let (plan, report) =
+        compile_with_report(&model.graph, &CompileOptions { target: args.target.clone(), fusion, strategy })
+            .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
     let bytes = plan.encode()?;
     let output = args.output.clone().unwrap_or_else(|| {
         let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
@@ -100,6 +119,18 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         plan.weights.len() as f64 / 1048576.0,
         start.elapsed().as_secs_f64()
     );
+    if plan.meta.steps.iter().any(|s| s.device == hetc_plan::Device::Gpu) {
+        let g = &plan.meta.gpu_memory;
+        let on_gpu = plan.meta.steps.iter().filter(|s| s.device == hetc_plan::Device::Gpu && s.gpu.is_some()).count();
+        let transfers =
+            plan.meta.steps.iter().filter(|s| s.gpu.is_none() && s.device == hetc_plan::Device::Gpu).count();
+        crate::outln!(
+            "gpu: {on_gpu} steps, {transfers} transfers, {} shaders, GPU arena {:.2} MiB (lower bound {:.2} MiB)",
+            plan.meta.shaders.len(),
+            g.arena_bytes as f64 / 1048576.0,
+            g.lower_bound_bytes as f64 / 1048576.0
+        );
+    }
     if args.fusion_report {
         match &report {
             Some(r) => print_report(r),

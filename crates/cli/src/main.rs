@@ -4,6 +4,7 @@
 
 mod bench;
 mod compile;
+mod device;
 mod inspect;
 mod inspect_plan;
 mod npy;
