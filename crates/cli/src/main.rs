@@ -4,10 +4,12 @@
 
 mod bench;
 mod compile;
+mod device;
 mod inspect;
 mod inspect_plan;
 mod npy;
 mod partition;
+mod placing;
 mod predict;
 mod profile;
 mod run;

@@ -17,12 +17,16 @@
 
 mod concat_in_place;
 mod error;
+pub mod gpu;
 mod layout;
 mod lower;
 mod lower_fused;
+pub mod placement;
 pub mod support;
+mod transfers;
 
 pub use error::CompileError;
+pub use placement::{Placement, Strategy};
 pub use support::Processor;
 
 pub use hetc_pass_fusion::FusionReport;
@@ -47,11 +51,13 @@ pub struct CompileOptions {
     /// Target name recorded in the plan.
     pub target: String,
     pub fusion: Fusion,
+    /// Where nodes run when no placement is given ([`compile_placed`]).
+    pub strategy: Strategy,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default() }
+        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default(), strategy: Strategy::default() }
     }
 }
 
@@ -86,10 +92,22 @@ pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<CompiledPlan, 
     compile_with_report(graph, options).map(|(plan, _)| plan)
 }
 
-/// Compiles `graph` into a CPU plan, with the fusion pass's report when it ran.
+/// Compiles `graph` into a plan placed by `options.strategy`, with the fusion pass's report
+/// when it ran.
 pub fn compile_with_report(
     graph: &Graph,
     options: &CompileOptions,
+) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
+    let strategy = options.strategy;
+    compile_placed(graph, options, &|g: &Graph| Placement::from_strategy(g, strategy))
+}
+
+/// Compiles `graph` with the placement `place` computes on the graph as lowered (after
+/// fusion, whose node ids it must use).
+pub fn compile_placed(
+    graph: &Graph,
+    options: &CompileOptions,
+    place: &dyn Fn(&Graph) -> Placement,
 ) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
     // Unsupported ops are reported against the model as the user wrote it.
     support::check(graph, Processor::Cpu)?;
@@ -101,7 +119,17 @@ pub fn compile_with_report(
             (Cow::Owned(fused), Some(report))
         }
     };
-    let mut program = lower::lower(&graph)?;
+    let placement = place(&graph);
+    let misplaced = placement.unsupported(&graph);
+    if !misplaced.is_empty() {
+        return Err(CompileError::Unsupported {
+            processor: "their placed devices".into(),
+            count: misplaced.len(),
+            list: misplaced.join("; "),
+        });
+    }
+    let mut program = lower::lower(&graph, &placement)?;
+    transfers::insert(&mut program);
     if options.fusion == Fusion::Egg {
         concat_in_place::place(&mut program);
     }
