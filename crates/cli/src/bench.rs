@@ -23,7 +23,8 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-    /// Also time every step and print the time per kernel.
+    /// Also time every step (median over `--runs` profiled runs) and print the time per kernel
+    /// and the slowest steps.
     #[arg(long)]
     profile: bool,
     /// Include every run's time in the JSON output (for scripts that pool runs).
@@ -105,18 +106,50 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     if args.profile {
-        let (_, timings) = session.run_profiled(&refs)?;
-        let mut by_kernel: std::collections::BTreeMap<&str, (usize, f64)> = Default::default();
-        for t in &timings {
-            let e = by_kernel.entry(t.kernel).or_default();
-            e.0 += 1;
-            e.1 += t.seconds * 1e3;
+        print_profile(&mut session, &refs, args.runs.max(1))?;
+    }
+    Ok(())
+}
+
+/// Runs the plan `runs` more times with per-step timing; prints per kernel the sum of the
+/// steps' median times, then the slowest steps (on stderr, so that `--json` stays parseable).
+fn print_profile(session: &mut Session<'_>, refs: &[(&str, &Tensor)], runs: usize) -> Result<()> {
+    let mut per_step: Vec<Vec<f64>> = Vec::new();
+    let mut meta: Vec<(String, &'static str)> = Vec::new();
+    for _ in 0..runs {
+        let (_, timings) = session.run_profiled(refs)?;
+        if per_step.is_empty() {
+            per_step = vec![Vec::with_capacity(runs); timings.len()];
+            meta = timings.iter().map(|t| (t.name.clone(), t.kernel)).collect();
         }
-        let mut rows: Vec<_> = by_kernel.into_iter().collect();
-        rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-        for (k, (n, ms)) in rows {
-            eprintln!("{k:<20} {n:>5} steps {ms:>10.3} ms");
+        for (s, t) in per_step.iter_mut().zip(&timings) {
+            s.push(t.seconds * 1e3);
         }
+    }
+    let medians: Vec<f64> = per_step
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            percentile(s, 0.5)
+        })
+        .collect();
+    let mut by_kernel: std::collections::BTreeMap<&str, (usize, f64)> = Default::default();
+    for ((_, kernel), ms) in meta.iter().zip(&medians) {
+        let e = by_kernel.entry(kernel).or_default();
+        e.0 += 1;
+        e.1 += ms;
+    }
+    let mut rows: Vec<_> = by_kernel.into_iter().collect();
+    rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    eprintln!("per kernel (sum of per-step medians over {runs} runs): {:.3} ms", medians.iter().sum::<f64>());
+    for (k, (n, ms)) in rows {
+        eprintln!("  {k:<20} {n:>5} steps {ms:>10.3} ms");
+    }
+    let mut order: Vec<usize> = (0..medians.len()).collect();
+    order.sort_by(|&a, &b| medians[b].total_cmp(&medians[a]));
+    eprintln!("slowest steps:");
+    for &i in order.iter().take(25) {
+        eprintln!("  {:>4} {:<20} {:>9.3} ms  {}", i, meta[i].1, medians[i], meta[i].0);
     }
     Ok(())
 }

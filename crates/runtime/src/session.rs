@@ -1,5 +1,6 @@
 //! A session: one plan prepared for execution with its own arena and worker threads.
 
+use crate::cpu::arena::Arena;
 use crate::cpu::exec;
 use crate::cpu::prepare::{Prepared, Region, prepare, region};
 use crate::{Plan, RuntimeError, Tensor};
@@ -31,10 +32,12 @@ struct Binding {
 pub struct Session<'p> {
     weights: &'p [f32],
     steps: Vec<Prepared>,
+    /// Threads of each step ([`exec::step_threads`]).
+    step_threads: Vec<usize>,
     names: Vec<(String, &'static str)>,
     inputs: Vec<Binding>,
     outputs: Vec<Binding>,
-    arena: Vec<f32>,
+    arena: Arena,
     scratch: Vec<f32>,
     pool: rayon::ThreadPool,
     threads: usize,
@@ -84,19 +87,18 @@ impl<'p> Session<'p> {
             .map_err(|e| RuntimeError::Threads { threads, reason: e.to_string() })?;
         // A plan is untrusted: fail cleanly, rather than abort, if its arena cannot be had.
         let arena_len = (meta.arena_bytes as usize).div_ceil(4);
-        let mut arena = Vec::new();
-        arena
-            .try_reserve_exact(arena_len)
-            .map_err(|_| RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", meta.arena_bytes)))?;
-        arena.resize(arena_len, 0.0);
+        let arena = Arena::new(arena_len).ok_or_else(|| {
+            RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", meta.arena_bytes))
+        })?;
         // Likewise the kernels' scratch (im2col tiles), which they would otherwise grow with
         // an aborting allocation.
-        let scratch_len = steps.iter().map(|s| exec::scratch_len(s, threads)).max().unwrap_or(0);
+        let step_threads: Vec<usize> = steps.iter().map(|s| exec::step_threads(s, threads)).collect();
+        let scratch_len = steps.iter().zip(&step_threads).map(|(s, &t)| exec::scratch_len(s, t)).max().unwrap_or(0);
         let mut scratch = Vec::new();
         scratch.try_reserve_exact(scratch_len).map_err(|_| {
             RuntimeError::Memory(format!("cannot allocate {} bytes of kernel scratch", scratch_len as u128 * 4))
         })?;
-        Ok(Session { weights, steps, names, inputs, outputs, arena, scratch, pool, threads })
+        Ok(Session { weights, steps, step_threads, names, inputs, outputs, arena, scratch, pool, threads })
     }
 
     /// Names and shapes of the inputs, in plan order.
@@ -114,7 +116,7 @@ impl<'p> Session<'p> {
 
     /// Bytes of activation memory this session holds (arena and scratch).
     pub fn memory_bytes(&self) -> usize {
-        (self.arena.capacity() + self.scratch.capacity()) * 4
+        self.arena.bytes() + self.scratch.capacity() * 4
     }
 
     fn load_inputs(&mut self, inputs: &[(&str, &Tensor)]) -> Result<(), RuntimeError> {
@@ -169,13 +171,15 @@ impl<'p> Session<'p> {
         mut timings: Option<&mut Vec<StepTiming>>,
     ) -> Result<Outputs, RuntimeError> {
         self.load_inputs(inputs)?;
-        let Session { weights, steps, names, arena, scratch, pool, threads, .. } = self;
-        let threads = *threads;
+        let Session { weights, steps, step_threads, names, arena, scratch, pool, .. } = self;
+        // Helpers stay awake only if some step is split; a plan of small steps runs on the
+        // calling worker alone.
+        let awake = step_threads.iter().copied().max().unwrap_or(1);
         pool.install(|| {
-            crate::cpu::spin::with_awake_workers(threads, || {
+            crate::cpu::spin::with_awake_workers(awake, || {
                 for (i, step) in steps.iter().enumerate() {
                     let start = timings.is_some().then(Instant::now);
-                    exec::execute(step, arena, weights, scratch, threads);
+                    exec::execute(step, arena, weights, scratch, step_threads[i]);
                     if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
                         t.push(StepTiming {
                             name: names[i].0.clone(),

@@ -163,7 +163,6 @@ pub fn conv2d(
     scratch: &mut Vec<f32>,
     threads: usize,
 ) {
-    let _ = algo;
     p.check();
     let threads = threads.max(1);
     assert!(x.len() >= p.n * p.c * p.h * p.w, "conv: x too short");
@@ -181,19 +180,77 @@ pub fn conv2d(
         epilogue_planes(p, bias, out, accumulate, act, threads);
         return;
     }
-    if p.is_depthwise() {
-        if !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads) {
-            depthwise(p, x, w, bias, out, accumulate, act, threads);
+    match conv_path(p, algo) {
+        ConvPath::DepthwiseAvx512 => {
+            let done = super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads);
+            debug_assert!(done, "conv_path chose the AVX-512 depthwise kernel for {p:?}");
         }
-    } else if p.is_pointwise() && super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads) {
-        // Done by the AVX-512 kernel.
-    } else if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) {
-        // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
-    } else {
-        let direct = p.is_pointwise();
-        let plan = TilePlan::choose(p, direct, threads);
-        conv_gemm(p, direct, plan, x, w, bias, out, accumulate, act, scratch, threads);
+        ConvPath::Depthwise => depthwise(p, x, w, bias, out, accumulate, act, threads),
+        ConvPath::PointwiseAvx512 => {
+            let done = super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads);
+            debug_assert!(done, "conv_path chose the AVX-512 pointwise kernel for {p:?}");
+        }
+        ConvPath::GroupedAvx512 => {
+            let done = super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads);
+            debug_assert!(done, "conv_path chose the AVX-512 grouped kernel for {p:?}");
+        }
+        ConvPath::PointwiseGemm | ConvPath::Im2colGemm => {
+            let direct = p.is_pointwise();
+            let plan = TilePlan::choose(p, direct, threads);
+            conv_gemm(p, direct, plan, x, w, bias, out, accumulate, act, scratch, threads);
+        }
+        ConvPath::Winograd => panic!("conv2d called for a Winograd convolution (it has its own kernel): {p:?}"),
     }
+}
+
+/// The kernel that computes a convolution on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// Winograd F(4x4) or F(2x2) ([`super::winograd`]); chosen by the compiler
+    /// ([`ConvAlgo::Winograd`], with transformed weights).
+    Winograd,
+    /// The AVX-512 depthwise kernel (3x3 and 5x5).
+    DepthwiseAvx512,
+    /// The portable depthwise kernel (AVX2 inner loop where available).
+    Depthwise,
+    /// The AVX-512 fused pointwise product.
+    PointwiseAvx512,
+    /// The AVX-512 grouped kernel (im2col tiles and the fused product).
+    GroupedAvx512,
+    /// A pointwise product through the `gemm` crate.
+    PointwiseGemm,
+    /// im2col tiles through the `gemm` crate.
+    Im2colGemm,
+}
+
+/// Which kernel computes the convolution `p` for the compiler's `algo` on this CPU. The one place that decides it: [`conv2d`] dispatches on it, scratch
+/// sizes follow it, and a latency model can ask it which kernel to model.
+///
+/// The geometry decides, not `algo` (except for Winograd, whose weights the compiler
+/// transformed): one input channel per group is depthwise, 1x1/stride 1/unpadded is
+/// pointwise, everything else im2col. The AVX-512 kernels take what they cover; the rest
+/// goes through the `gemm` crate (on AVX2-only CPUs, a register-blocked AVX2 product with a
+/// fused epilogue was measured at parity with `gemm` on the models' shapes, 0.85x to 1.5x
+/// its time, so there is none).
+pub fn conv_path(p: &Conv2d, algo: ConvAlgo) -> ConvPath {
+    if algo == ConvAlgo::Winograd {
+        return ConvPath::Winograd;
+    }
+    if p.is_depthwise() {
+        return if super::depthwise::applies(p) && super::simd512::available() {
+            ConvPath::DepthwiseAvx512
+        } else {
+            ConvPath::Depthwise
+        };
+    }
+    let pointwise = p.is_pointwise();
+    if pointwise && super::pointwise::pointwise_covers(p) {
+        return ConvPath::PointwiseAvx512;
+    }
+    if super::pointwise::grouped_applies(p) {
+        return ConvPath::GroupedAvx512;
+    }
+    if pointwise { ConvPath::PointwiseGemm } else { ConvPath::Im2colGemm }
 }
 
 /// Scratch elements [`conv2d`] will use for this geometry (it grows `scratch` itself; this is
@@ -204,17 +261,13 @@ pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     if p.group == 0 || p.n * p.m * p.oh * p.ow == 0 || p.cg() * p.kh * p.kw == 0 {
         return 0;
     }
-    if p.is_depthwise() {
-        return 0;
+    match conv_path(p, ConvAlgo::Im2colGemm) {
+        ConvPath::Winograd | ConvPath::DepthwiseAvx512 | ConvPath::Depthwise => 0,
+        ConvPath::PointwiseAvx512 => super::pointwise::pointwise_scratch_len(p, threads),
+        ConvPath::GroupedAvx512 => super::pointwise::grouped_scratch_len(p, threads),
+        ConvPath::PointwiseGemm => 0,
+        ConvPath::Im2colGemm => TilePlan::choose(p, false, threads).scratch_len(p.cg() * p.kh * p.kw, threads),
     }
-    if p.is_pointwise() {
-        return super::pointwise::pointwise_scratch_len(p, threads);
-    }
-    if super::pointwise::grouped_applies(p) {
-        return super::pointwise::grouped_scratch_len(p, threads);
-    }
-    let plan = TilePlan::choose(p, false, threads);
-    plan.scratch_len(p.cg() * p.kh * p.kw, threads)
 }
 
 /// Scratch elements [`conv_transpose2d`] will use for this geometry (it grows `scratch`
