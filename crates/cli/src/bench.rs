@@ -47,7 +47,7 @@ struct Report {
 }
 
 /// Deterministic pseudo-random inputs in [-1, 1).
-fn synthetic(shape: &[usize], seed: u64) -> Tensor {
+pub(crate) fn synthetic(shape: &[usize], seed: u64) -> Tensor {
     let n: usize = shape.iter().product();
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let data = (0..n)

@@ -30,6 +30,12 @@ pub struct CompileArgs {
     /// Print what the fusion pass did: nodes before and after, e-graph size, rules, pass time.
     #[arg(long)]
     fusion_report: bool,
+    /// A profile from `hetc profile`: fills every step's predicted time.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Threads the predicted times assume (default: the profile's largest measured count).
+    #[arg(long, requires = "profile")]
+    threads: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +83,14 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     };
     let (plan, report) = compile_with_report(&model.graph, &CompileOptions { target: args.target.clone(), fusion })
         .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
+    let mut plan = plan;
+    if let Some(path) = &args.profile {
+        let p = crate::predict::load_profile(path)?;
+        let threads = args.threads.unwrap_or_else(|| p.default_threads()).max(1);
+        crate::predict::fill_predictions(&mut plan.meta, &p, threads)?;
+        let total: f64 = plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum();
+        crate::outln!("predicted latency: {:.3} ms ({threads} threads, profile {})", total / 1e3, path.display());
+    }
     let bytes = plan.encode()?;
     let output = args.output.clone().unwrap_or_else(|| {
         let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());

@@ -67,16 +67,24 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
                     && meta.tensors[i as usize].storage == out
             })
         });
+        // Plans compiled with `--profile` carry each step's predicted time.
+        let predicted =
+            if s.predicted_us > 0.0 { format!(" [predicted {:.1} us]", s.predicted_us) } else { String::new() };
         crate::outln!(
-            "{:>4}  {:<6} {:<18} {:<22} {:<28} {}{}",
+            "{:>4}  {:<6} {:<18} {:<22} {:<28} {}{}{}",
             i,
             format!("{:?}", s.device).to_lowercase(),
             s.kernel.name(),
             epilogue,
             shape(s.outputs[0]),
             s.name,
-            if inplace { " (in place)" } else { "" }
+            if inplace { " (in place)" } else { "" },
+            predicted
         );
+    }
+    let total: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum();
+    if total > 0.0 {
+        crate::outln!("predicted  {:.3} ms in total", total / 1e3);
     }
     Ok(())
 }

@@ -26,6 +26,12 @@ pub fn catalog() -> Result<Catalog> {
     Catalog::builtin(&code, &HostInfo::detect()).context("cannot load the built-in targets")
 }
 
+/// The table of hetc's GPU kernels, when this build has them.
+// INTEGRATION POINT (gpu branch): return `hetc_compile::support::gpu_supports` as a code table.
+pub fn gpu_kernels() -> Option<Arc<dyn hetc_target::OpSupport>> {
+    None
+}
+
 #[derive(Serialize)]
 struct Listing<'a> {
     targets: Vec<&'a TargetDesc>,

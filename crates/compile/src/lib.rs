@@ -69,6 +69,18 @@ impl CompiledPlan {
     }
 }
 
+/// Runs the fusion pass on a copy of `graph` (placement works on the fused graph, since its
+/// nodes are what becomes kernels).
+pub fn fuse(graph: &Graph) -> Result<(Graph, FusionReport), CompileError> {
+    // Graphs share their weights: the copy costs only the node table.
+    let mut fused = graph.clone();
+    let report = hetc_ir::pass::run_checked(
+        &hetc_pass_fusion::FusionPass::<hetc_pass_fusion::FlopsBytesModel>::default(),
+        &mut fused,
+    )?;
+    Ok((fused, report))
+}
+
 /// Compiles `graph` into a CPU plan.
 pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<CompiledPlan, CompileError> {
     compile_with_report(graph, options).map(|(plan, _)| plan)
@@ -84,12 +96,7 @@ pub fn compile_with_report(
     let (graph, report) = match options.fusion {
         Fusion::None => (Cow::Borrowed(graph), None),
         Fusion::Egg => {
-            // Graphs share their weights: the copy costs only the node table.
-            let mut fused = graph.clone();
-            let report = hetc_ir::pass::run_checked(
-                &hetc_pass_fusion::FusionPass::<hetc_pass_fusion::FlopsBytesModel>::default(),
-                &mut fused,
-            )?;
+            let (fused, report) = fuse(graph)?;
             support::check(&fused, Processor::Cpu)?;
             (Cow::Owned(fused), Some(report))
         }

@@ -1,10 +1,12 @@
-//! Times single convolutions of the shared models' shapes on the kernel [`conv_path`] picks,
+//! Times single convolutions of the shared models' shapes on the kernel
+//! [`conv_impl`] picks,
 //! best of many runs (so that a loaded machine matters less):
 //! `cargo run --release -p hetc-runtime --example convbench [THREADS [NAME-FILTER | wino]]`;
 //! `wino` compares Winograd F(4x4), F(2x2) and im2col on the 3x3 layers.
 
 use hetc_plan::{Activation, ConvAlgo};
-use hetc_runtime::cpu::kernels::conv::{Conv2d, conv_path, conv2d};
+use hetc_runtime::cpu::introspect::{CpuIsa, conv_impl};
+use hetc_runtime::cpu::kernels::conv::{Conv2d, conv2d};
 use std::time::Instant;
 
 #[allow(clippy::too_many_arguments)]
@@ -111,7 +113,7 @@ fn main() {
                 })
                 .fold(f64::MAX, f64::min)
         });
-        let path = conv_path(&p, ConvAlgo::Im2colGemm);
+        let path = conv_impl(&p, ConvAlgo::Im2colGemm, CpuIsa::host());
         println!("{name:<28} {path:<16?} {:>9.1} us {:>6.1} GF/s", best * 1e6, flops / best / 1e9);
     }
 }

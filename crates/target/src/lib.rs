@@ -19,6 +19,7 @@ pub mod desc;
 pub mod docs;
 mod error;
 pub mod facts;
+mod fused;
 pub mod host;
 pub mod support;
 pub mod table;

@@ -736,6 +736,9 @@ fn check_broadcast(limit: BroadcastLimit, inputs: &[Option<&TensorType>], y: &Te
 
 impl OpSupport for SupportTable {
     fn check(&self, node: &NodeView<'_>, options: CheckOptions) -> Result<(), String> {
+        if let Some(verdict) = crate::fused::check_fused(node, options, &|n, o| self.check(n, o)) {
+            return verdict;
+        }
         let name = node.op.name();
         let mut reasons = Vec::new();
         for rule in self.rules_for(name) {

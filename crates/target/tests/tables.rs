@@ -134,3 +134,24 @@ fn the_cpu_table_is_the_code_table() {
     g.node_mut(id).op = Op::Unary(hetc_ir::ops::Unary { kind: UnaryKind::Not });
     assert_eq!(verdict(&g, "sd855", "cpu", "not", plain()).unwrap_err(), "test CPU has no Not");
 }
+
+fn fused_conv_graph(activation: Option<UnaryKind>, group: usize) -> Graph {
+    let mut b = Builder::new("fused");
+    let x = b.input("x", &[1, 8, 16, 16]);
+    let w = b.constant("w", &[8, 8 / group, 3, 3]);
+    let bias = b.constant("b", &[8]);
+    let conv = Conv { kernel: vec![3, 3], strides: vec![1, 1], dilations: vec![1, 1], pads: vec![1; 4], group };
+    let fused = hetc_ir::ops::FusedConv { conv, has_bias: true, has_residual: true, activation };
+    let y = b.op("conv", Op::FusedConv(fused), &[x, w, bias, x]);
+    b.output(y)
+}
+
+/// Placement runs after hetc's fusion, so declarative tables judge a fused node by the plain
+/// ops it stands for: the convolution, the residual Add and the activation.
+#[test]
+fn fused_convolutions_are_judged_by_their_constituents() {
+    let gpu = |g: &Graph| verdict(g, "sd855", "gpu", "conv", plain());
+    gpu(&fused_conv_graph(Some(UnaryKind::Relu), 1)).unwrap();
+    let err = gpu(&fused_conv_graph(Some(UnaryKind::Relu), 2)).unwrap_err();
+    assert!(err.starts_with("fused FusedConv: its Conv (a grouped convolution"), "{err}");
+}

@@ -2,6 +2,7 @@
 
 pub(crate) mod arena;
 pub(crate) mod exec;
+pub mod introspect;
 pub mod kernels;
 pub(crate) mod prepare;
 pub(crate) mod spin;

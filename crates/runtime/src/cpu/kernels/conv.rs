@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::activation;
 use super::gemm::{gemm_raw, matmul_strided};
+use crate::cpu::introspect::{self, ConvImpl, CpuIsa};
 
 /// Geometry of a 2-D convolution over `x: [n, c, h, w]` producing `y: [n, m, oh, ow]`.
 ///
@@ -95,7 +96,7 @@ impl Conv2d {
         2 * (self.n * self.m * self.oh * self.ow) as u64 * (self.c / self.group * self.kh * self.kw) as u64
     }
 
-    fn cg(&self) -> usize {
+    pub(crate) fn cg(&self) -> usize {
         self.c / self.group
     }
 
@@ -103,7 +104,7 @@ impl Conv2d {
         self.m / self.group
     }
 
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.kh == 1
             && self.kw == 1
             && self.stride_h == 1
@@ -114,7 +115,7 @@ impl Conv2d {
             && self.ow == self.w
     }
 
-    fn is_depthwise(&self) -> bool {
+    pub(crate) fn is_depthwise(&self) -> bool {
         self.cg() == 1
     }
 
@@ -175,82 +176,34 @@ pub fn conv2d(
     if out.is_empty() {
         return;
     }
-    if p.cg() == 0 || p.kh == 0 || p.kw == 0 {
+    // The path comes from the one function the latency predictor also asks
+    // (`crate::cpu::introspect`), so that its model of this dispatch cannot drift.
+    let path = introspect::conv_impl(p, algo, CpuIsa::host());
+    debug_assert!(path != ConvImpl::Winograd, "conv2d: Winograd convolutions go to winograd::conv2d_winograd");
+    match path {
         // Empty reduction: only bias, residual and activation.
-        epilogue_planes(p, bias, out, accumulate, act, threads);
-        return;
-    }
-    match conv_path(p, algo) {
-        ConvPath::DepthwiseAvx512 => {
-            let done = super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads);
-            debug_assert!(done, "conv_path chose the AVX-512 depthwise kernel for {p:?}");
+        ConvImpl::Empty => epilogue_planes(p, bias, out, accumulate, act, threads),
+        ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseDirect => {
+            if path == ConvImpl::DepthwiseDirect
+                || !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads)
+            {
+                depthwise(p, x, w, bias, out, accumulate, act, threads);
+            }
         }
-        ConvPath::Depthwise => depthwise(p, x, w, bias, out, accumulate, act, threads),
-        ConvPath::PointwiseAvx512 => {
-            let done = super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads);
-            debug_assert!(done, "conv_path chose the AVX-512 pointwise kernel for {p:?}");
+        ConvImpl::PointwiseAvx512
+            if super::pointwise::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads) =>
+        {
+            // Done by the AVX-512 kernel.
         }
-        ConvPath::GroupedAvx512 => {
-            let done = super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads);
-            debug_assert!(done, "conv_path chose the AVX-512 grouped kernel for {p:?}");
+        ConvImpl::GroupedAvx512 if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) => {
+            // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
         }
-        ConvPath::PointwiseGemm | ConvPath::Im2colGemm => {
+        _ => {
             let direct = p.is_pointwise();
             let plan = TilePlan::choose(p, direct, threads);
             conv_gemm(p, direct, plan, x, w, bias, out, accumulate, act, scratch, threads);
         }
-        ConvPath::Winograd => panic!("conv2d called for a Winograd convolution (it has its own kernel): {p:?}"),
     }
-}
-
-/// The kernel that computes a convolution on this CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConvPath {
-    /// Winograd F(4x4) or F(2x2) ([`super::winograd`]); chosen by the compiler
-    /// ([`ConvAlgo::Winograd`], with transformed weights).
-    Winograd,
-    /// The AVX-512 depthwise kernel (3x3 and 5x5).
-    DepthwiseAvx512,
-    /// The portable depthwise kernel (AVX2 inner loop where available).
-    Depthwise,
-    /// The AVX-512 fused pointwise product.
-    PointwiseAvx512,
-    /// The AVX-512 grouped kernel (im2col tiles and the fused product).
-    GroupedAvx512,
-    /// A pointwise product through the `gemm` crate.
-    PointwiseGemm,
-    /// im2col tiles through the `gemm` crate.
-    Im2colGemm,
-}
-
-/// Which kernel computes the convolution `p` for the compiler's `algo` on this CPU. The one place that decides it: [`conv2d`] dispatches on it, scratch
-/// sizes follow it, and a latency model can ask it which kernel to model.
-///
-/// The geometry decides, not `algo` (except for Winograd, whose weights the compiler
-/// transformed): one input channel per group is depthwise, 1x1/stride 1/unpadded is
-/// pointwise, everything else im2col. The AVX-512 kernels take what they cover; the rest
-/// goes through the `gemm` crate (on AVX2-only CPUs, a register-blocked AVX2 product with a
-/// fused epilogue was measured at parity with `gemm` on the models' shapes, 0.85x to 1.5x
-/// its time, so there is none).
-pub fn conv_path(p: &Conv2d, algo: ConvAlgo) -> ConvPath {
-    if algo == ConvAlgo::Winograd {
-        return ConvPath::Winograd;
-    }
-    if p.is_depthwise() {
-        return if super::depthwise::applies(p) && super::simd512::available() {
-            ConvPath::DepthwiseAvx512
-        } else {
-            ConvPath::Depthwise
-        };
-    }
-    let pointwise = p.is_pointwise();
-    if pointwise && super::pointwise::pointwise_covers(p) {
-        return ConvPath::PointwiseAvx512;
-    }
-    if super::pointwise::grouped_applies(p) {
-        return ConvPath::GroupedAvx512;
-    }
-    if pointwise { ConvPath::PointwiseGemm } else { ConvPath::Im2colGemm }
 }
 
 /// Scratch elements [`conv2d`] will use for this geometry (it grows `scratch` itself; this is
@@ -261,13 +214,17 @@ pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     if p.group == 0 || p.n * p.m * p.oh * p.ow == 0 || p.cg() * p.kh * p.kw == 0 {
         return 0;
     }
-    match conv_path(p, ConvAlgo::Im2colGemm) {
-        ConvPath::Winograd | ConvPath::DepthwiseAvx512 | ConvPath::Depthwise => 0,
-        ConvPath::PointwiseAvx512 => super::pointwise::pointwise_scratch_len(p, threads),
-        ConvPath::GroupedAvx512 => super::pointwise::grouped_scratch_len(p, threads),
-        ConvPath::PointwiseGemm => 0,
-        ConvPath::Im2colGemm => TilePlan::choose(p, false, threads).scratch_len(p.cg() * p.kh * p.kw, threads),
+    if p.is_depthwise() {
+        return 0;
     }
+    if p.is_pointwise() {
+        return super::pointwise::pointwise_scratch_len(p, threads);
+    }
+    if super::pointwise::grouped_applies(p) {
+        return super::pointwise::grouped_scratch_len(p, threads);
+    }
+    let plan = TilePlan::choose(p, false, threads);
+    plan.scratch_len(p.cg() * p.kh * p.kw, threads)
 }
 
 /// Scratch elements [`conv_transpose2d`] will use for this geometry (it grows `scratch`

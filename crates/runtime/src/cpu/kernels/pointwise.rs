@@ -60,8 +60,13 @@ pub(crate) fn pointwise(
 /// least 128 pixels): there the weights outgrow L2 and the `gemm` crate's cache blocking
 /// runs it faster.
 pub(crate) fn pointwise_covers(p: &Conv2d) -> bool {
+    super::simd512::available() && pointwise_geometry_covers(p)
+}
+
+/// [`pointwise_covers`] on a CPU with AVX-512: the geometry's part of the decision.
+pub(crate) fn pointwise_geometry_covers(p: &Conv2d) -> bool {
     let (cg, mg, pix) = (p.c / p.group.max(1), p.m / p.group.max(1), p.oh * p.ow);
-    super::simd512::available() && !(cg.min(mg) >= GEMM_MIN_MK && pix >= GEMM_MIN_PIXELS)
+    !(cg.min(mg) >= GEMM_MIN_MK && pix >= GEMM_MIN_PIXELS)
 }
 
 /// See [`pointwise_covers`].
@@ -81,7 +86,12 @@ pub(crate) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
 /// Whether [`grouped`] computes this convolution: several groups of more than one input
 /// channel, on an AVX-512 CPU (pointwise and depthwise ones have their own kernels).
 pub(crate) fn grouped_applies(p: &Conv2d) -> bool {
-    p.group > 1 && p.c / p.group > 1 && super::simd512::available()
+    grouped_geometry_applies(p) && super::simd512::available()
+}
+
+/// [`grouped_applies`] on a CPU with AVX-512: the geometry's part of the decision.
+pub(crate) fn grouped_geometry_applies(p: &Conv2d) -> bool {
+    p.group > 1 && p.c / p.group > 1
 }
 
 /// `out = act(conv(x, w) + bias + (accumulate ? out : 0))` for a convolution that

@@ -102,7 +102,7 @@ pub fn conv2d_winograd(
 }
 
 /// Threads worth using: small convolutions take longer to split than to compute.
-fn threads_for(p: &Conv2d, threads: usize) -> usize {
+pub(crate) fn threads_for(p: &Conv2d, threads: usize) -> usize {
     if p.flops() < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) }
 }
 

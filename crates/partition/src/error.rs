@@ -1,0 +1,9 @@
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    #[error("{count} op(s) run on no processor of the placement: {list}")]
+    Unrunnable { count: usize, list: String },
+    #[error(transparent)]
+    Graph(#[from] hetc_ir::GraphError),
+    #[error(transparent)]
+    Cost(#[from] hetc_target::cost::CostError),
+}

@@ -1,0 +1,26 @@
+//! Placement: which processor runs each op of a (fused) model.
+//!
+//! hetc's runtime drives two processors, the CPU and the GPU (through wgpu), so placement
+//! chooses between those two; a target's DSP and NPU are described and analysed
+//! (`hetc support`) but no runtime drives them yet.
+//!
+//! - [`cost`]: the [`CostModel`] trait placement asks for op and transfer times, and
+//!   [`TargetCost`], which answers from a target's description and support tables.
+//! - [`problem`]: the placement problem as flat arrays (costs per op and device, values with
+//!   their consumers) and its objective: op times plus the transfers a placement needs.
+//! - [`layer`]: layer-level placement: single-processor candidates, then a bounded local
+//!   search over op and window flips; never worse than the best single-processor candidate.
+//! - [`coexec`]: CoDL's intra-operator co-execution on top of a layer placement: ops and
+//!   chains of ops split along height or channels with a GPU share, data sharing counted.
+
+pub mod coexec;
+pub mod cost;
+mod error;
+pub mod layer;
+pub mod problem;
+
+pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, place_coexec};
+pub use cost::{CostModel, SplitTime, TargetCost};
+pub use error::PartitionError;
+pub use layer::{Candidate, LayerPlacement, place_layers};
+pub use problem::Problem;

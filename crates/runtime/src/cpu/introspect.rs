@@ -1,0 +1,153 @@
+//! Which kernel implementation the CPU runtime runs for a step, for the latency predictor.
+//!
+//! The predictor models each implementation separately (an im2col product and a Winograd
+//! transform scale differently with shape). Its answer must be the runtime's: the convolution
+//! dispatch in [`super::kernels::conv::conv2d`] calls [`conv_impl`] itself, so the two cannot
+//! drift apart. Everything here is a pure function of the geometry, the compiler's choice and
+//! the instruction set, so a predictor can ask it for a CPU other than the one it runs on.
+
+use super::kernels::conv::Conv2d;
+use super::kernels::{depthwise, pointwise, simd512, winograd};
+use hetc_plan::ConvAlgo;
+
+/// The instruction-set extensions that change which convolution kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuIsa {
+    /// AVX-512F: the register-blocked depthwise, pointwise and grouped kernels.
+    pub avx512: bool,
+}
+
+impl CpuIsa {
+    /// A CPU without the x86 AVX-512 kernels (AVX2 machines, Arm phones).
+    pub const PORTABLE: CpuIsa = CpuIsa { avx512: false };
+
+    /// This machine's.
+    pub fn host() -> CpuIsa {
+        CpuIsa { avx512: simd512::available() }
+    }
+}
+
+/// A convolution kernel implementation of the CPU runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConvImpl {
+    /// No reduction (zero input channels or an empty window) or no output: only the epilogue.
+    Empty,
+    /// Winograd F(4x4, 3x3) or F(2x2, 3x3) (`winograd::conv2d_winograd`); the weights'
+    /// layout tells the variant.
+    Winograd,
+    /// The AVX-512 depthwise kernel (3x3 and 5x5 windows, strides 1 and 2).
+    DepthwiseAvx512,
+    /// The portable direct depthwise kernel (any window).
+    DepthwiseDirect,
+    /// The AVX-512 register-blocked pointwise product.
+    PointwiseAvx512,
+    /// The AVX-512 grouped convolution (im2col tiles and the pointwise product kernel).
+    GroupedAvx512,
+    /// A 1x1/stride 1/unpadded convolution as one `gemm` product per tile, no unfolding.
+    PointwiseGemm,
+    /// im2col tiles and the `gemm` crate's product.
+    Im2colGemm,
+}
+
+impl ConvImpl {
+    /// Stable name, used as the predictor's kernel key.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvImpl::Empty => "conv_empty",
+            ConvImpl::Winograd => "conv_winograd",
+            ConvImpl::DepthwiseAvx512 => "conv_depthwise_avx512",
+            ConvImpl::DepthwiseDirect => "conv_depthwise_direct",
+            ConvImpl::PointwiseAvx512 => "conv_pointwise_avx512",
+            ConvImpl::GroupedAvx512 => "conv_grouped_avx512",
+            ConvImpl::PointwiseGemm => "conv_pointwise_gemm",
+            ConvImpl::Im2colGemm => "conv_im2col_gemm",
+        }
+    }
+}
+
+/// The kernel that runs a plan's `Conv` step with geometry `p` and compiler choice `algo`
+/// on a CPU with `isa`. The session runs `ConvAlgo::Winograd` steps with the Winograd kernel
+/// (`exec`); every other one goes through `conv2d`, which dispatches on this function.
+pub fn conv_impl(p: &Conv2d, algo: ConvAlgo, isa: CpuIsa) -> ConvImpl {
+    if algo == ConvAlgo::Winograd {
+        return ConvImpl::Winograd;
+    }
+    if p.group == 0 || p.cg() == 0 || p.kh == 0 || p.kw == 0 || p.n * p.m * p.oh * p.ow == 0 {
+        return ConvImpl::Empty;
+    }
+    if p.is_depthwise() {
+        if isa.avx512 && cfg!(target_arch = "x86_64") && depthwise::applies(p) {
+            ConvImpl::DepthwiseAvx512
+        } else {
+            ConvImpl::DepthwiseDirect
+        }
+    } else if p.is_pointwise() && isa.avx512 && cfg!(target_arch = "x86_64") && pointwise::pointwise_geometry_covers(p)
+    {
+        ConvImpl::PointwiseAvx512
+    } else if isa.avx512 && cfg!(target_arch = "x86_64") && pointwise::grouped_geometry_applies(p) {
+        ConvImpl::GroupedAvx512
+    } else if p.is_pointwise() {
+        ConvImpl::PointwiseGemm
+    } else {
+        ConvImpl::Im2colGemm
+    }
+}
+
+/// Worker threads the convolution actually uses out of the session's `threads`: the
+/// Winograd kernel runs small convolutions on one thread (splitting them costs more than it
+/// saves); the other kernels use them all.
+pub fn conv_threads(p: &Conv2d, imp: ConvImpl, threads: usize) -> usize {
+    match imp {
+        ConvImpl::Winograd => winograd::threads_for(p, threads),
+        _ => threads.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(c: usize, m: usize, k: usize, stride: usize, pad: usize, group: usize, hw: usize) -> Conv2d {
+        let o = (hw + 2 * pad - k) / stride + 1;
+        Conv2d {
+            n: 1,
+            c,
+            h: hw,
+            w: hw,
+            m,
+            oh: o,
+            ow: o,
+            kh: k,
+            kw: k,
+            stride_h: stride,
+            stride_w: stride,
+            dil_h: 1,
+            dil_w: 1,
+            pad_t: pad,
+            pad_l: pad,
+            group,
+        }
+    }
+
+    #[test]
+    fn portable_paths_follow_the_geometry() {
+        let isa = CpuIsa::PORTABLE;
+        assert_eq!(conv_impl(&geom(32, 32, 3, 1, 1, 32, 28), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseDirect);
+        assert_eq!(conv_impl(&geom(32, 64, 1, 1, 0, 1, 28), ConvAlgo::Pointwise, isa), ConvImpl::PointwiseGemm);
+        assert_eq!(conv_impl(&geom(32, 64, 3, 2, 1, 1, 28), ConvAlgo::Im2colGemm, isa), ConvImpl::Im2colGemm);
+        assert_eq!(conv_impl(&geom(32, 64, 3, 1, 1, 4, 28), ConvAlgo::Im2colGemm, isa), ConvImpl::Im2colGemm);
+        assert_eq!(conv_impl(&geom(32, 64, 3, 1, 1, 1, 28), ConvAlgo::Winograd, isa), ConvImpl::Winograd);
+        assert_eq!(conv_impl(&geom(0, 0, 3, 1, 1, 1, 28), ConvAlgo::Im2colGemm, isa), ConvImpl::Empty);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_paths_follow_the_geometry() {
+        let isa = CpuIsa { avx512: true };
+        assert_eq!(conv_impl(&geom(32, 32, 3, 1, 1, 32, 28), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseAvx512);
+        assert_eq!(conv_impl(&geom(32, 32, 7, 1, 3, 32, 28), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseDirect);
+        assert_eq!(conv_impl(&geom(32, 64, 1, 1, 0, 1, 28), ConvAlgo::Pointwise, isa), ConvImpl::PointwiseAvx512);
+        assert_eq!(conv_impl(&geom(512, 512, 1, 1, 0, 1, 28), ConvAlgo::Pointwise, isa), ConvImpl::PointwiseGemm);
+        assert_eq!(conv_impl(&geom(32, 64, 3, 1, 1, 4, 28), ConvAlgo::Im2colGemm, isa), ConvImpl::GroupedAvx512);
+    }
+}
