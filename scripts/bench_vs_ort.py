@@ -21,7 +21,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HETC = os.path.join(ROOT, "target", "release", "hetc")
+# HETC_BIN: a copy of the binary, so that rebuilding during a long run does not change it.
+HETC = os.environ.get("HETC_BIN") or os.path.join(ROOT, "target", "release", "hetc")
 MODELS = os.path.join(ROOT, "..", "shared", "models")
 DEFAULT = ["resnet18", "resnet50", "vgg16", "mobilenet_v2_imagenet", "regnet_x_1_6gf", "yolov2", "tiny_yolov2",
            "fast_style_transfer", "retinaface_mnet025", "posenet_mnv1", "ppocrv4_det", "digits_resnet"]

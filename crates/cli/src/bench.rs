@@ -23,7 +23,8 @@ pub struct BenchArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-    /// Also time every step and print the time per kernel.
+    /// Also time every step (median over `--runs` profiled runs) and print the time per kernel
+    /// and the slowest steps.
     #[arg(long)]
     profile: bool,
     /// Include every run's time in the JSON output (for scripts that pool runs).

@@ -1,5 +1,6 @@
 //! A session: one plan prepared for execution with its own arena and worker threads.
 
+use crate::cpu::arena::Arena;
 use crate::cpu::exec;
 use crate::cpu::prepare::{Prepared, Region, prepare, region};
 use crate::{AdapterDesc, Fallback, Plan, RuntimeError, Tensor};
@@ -61,10 +62,12 @@ pub struct Session<'p> {
     mode: GpuMode,
     #[cfg(feature = "gpu")]
     gpu: Option<crate::gpu::GpuExec>,
+    /// Threads of each CPU step ([`exec::step_threads`]).
+    step_threads: Vec<usize>,
     names: Vec<(String, &'static str)>,
     inputs: Vec<Binding>,
     outputs: Vec<Binding>,
-    arena: Vec<f32>,
+    arena: Arena,
     scratch: Vec<f32>,
     pool: rayon::ThreadPool,
     threads: usize,
@@ -150,18 +153,18 @@ impl<'p> Session<'p> {
         // In CPU fallback the GPU arena is part of it.
         let arena_len = gpu_base
             + if matches!(mode, GpuMode::CpuFallback(_)) { (meta.gpu_arena_bytes as usize).div_ceil(4) } else { 0 };
-        let mut arena = Vec::new();
-        arena
-            .try_reserve_exact(arena_len)
-            .map_err(|_| RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", meta.arena_bytes)))?;
-        arena.resize(arena_len, 0.0);
+        let arena = Arena::new(arena_len).ok_or_else(|| {
+            RuntimeError::Memory(format!("cannot allocate the plan's {} byte arena", arena_len as u128 * 4))
+        })?;
         // Likewise the kernels' scratch (im2col tiles), which they would otherwise grow with
         // an aborting allocation.
+        let step_threads: Vec<usize> = steps.iter().map(|s| exec::step_threads(s, threads)).collect();
         let scratch_len = steps
             .iter()
+            .zip(&step_threads)
             .zip(&on_gpu)
             .filter(|(_, g)| !**g)
-            .map(|(s, _)| exec::scratch_len(s, threads))
+            .map(|((s, &t), _)| exec::scratch_len(s, t))
             .max()
             .unwrap_or(0);
         let mut scratch = Vec::new();
@@ -176,6 +179,7 @@ impl<'p> Session<'p> {
             mode,
             #[cfg(feature = "gpu")]
             gpu,
+            step_threads,
             names,
             inputs,
             outputs,
@@ -230,7 +234,7 @@ impl<'p> Session<'p> {
 
     /// Bytes of activation memory this session holds (arena and scratch).
     pub fn memory_bytes(&self) -> usize {
-        (self.arena.capacity() + self.scratch.capacity()) * 4
+        self.arena.bytes() + self.scratch.capacity() * 4
     }
 
     fn load_inputs(&mut self, inputs: &[(&str, &Tensor)]) -> Result<(), RuntimeError> {
@@ -287,10 +291,9 @@ impl<'p> Session<'p> {
         self.load_inputs(inputs)?;
         #[cfg(feature = "gpu")]
         let timestamps = self.gpu_timestamps();
-        let Session { weights, steps, names, arena, scratch, pool, threads, on_gpu, gpu_step, .. } = self;
+        let Session { weights, steps, step_threads, names, arena, scratch, pool, on_gpu, gpu_step, .. } = self;
         #[cfg(feature = "gpu")]
         let gpu = &mut self.gpu;
-        let threads = *threads;
         let profile = timings.is_some();
         #[cfg(feature = "gpu")]
         if let Some(g) = gpu.as_mut() {
@@ -299,7 +302,9 @@ impl<'p> Session<'p> {
         // Workers kept awake spin between CPU steps; while the GPU (or a software GPU such as
         // lavapipe, which needs the cores) works they would only burn time, so a session that
         // runs steps on the GPU lets them sleep.
-        let spin_threads = if on_gpu.iter().any(|&g| g) { 1 } else { threads };
+        // Otherwise helpers stay awake only if some step is split: a plan of small steps runs
+        // on the calling worker alone.
+        let spin_threads = if on_gpu.iter().any(|&g| g) { 1 } else { step_threads.iter().copied().max().unwrap_or(1) };
         let result: Result<(), RuntimeError> = pool.install(|| {
             crate::cpu::spin::with_awake_workers(spin_threads, || {
                 for (i, step) in steps.iter().enumerate() {
@@ -317,7 +322,7 @@ impl<'p> Session<'p> {
                             }
                         }
                     } else {
-                        exec::execute(step, arena, weights, scratch, threads);
+                        exec::execute(step, arena, weights, scratch, step_threads[i]);
                     }
                     if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
                         let device = match (on_gpu[i], gpu_step[i]) {

@@ -61,6 +61,41 @@ fn winograd_variant(w: &[usize], geom: &conv::Conv2d) -> hetc_plan::winograd::Va
     hetc_plan::winograd::Variant::of_weight_shape(w, geom.m, geom.c).expect("prepare checks winograd weights")
 }
 
+/// Convolutions and products of fewer FLOPs run on one thread. Measured with Winograd and
+/// im2col kernels on ResNet-style layers: 4.7 MFLOP (64 channels at 8x8) is slower on two
+/// threads than on one, 19 MFLOP (128 at 8x8) faster; splitting a step costs a wake-up or a
+/// hand-over of a few microseconds and a barrier at its end, more than a few MFLOP gain.
+const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
+/// Other steps (memory-bound: activations, pooling, data movement) with fewer output
+/// elements run on one thread: 64 KiB is copied or transformed in a few microseconds.
+const PARALLEL_MIN_ELEMS: usize = 16 * 1024;
+
+/// The threads `step` runs on when the session has `threads`: one for steps too small to
+/// split profitably, else all of them. Deciding per step here (rather than in every kernel)
+/// also lets a session whose steps are all small run without waking any helper thread.
+pub fn step_threads(step: &Prepared, threads: usize) -> usize {
+    let (ins, outs) = (&step.in_shapes, &step.out_shapes);
+    let elems = |s: &[usize]| s.iter().product::<usize>();
+    let big = match &step.kernel {
+        Kernel::Conv(c) => conv::Conv2d::from_params(c, dims4(&ins[0]), dims4(&outs[0])).flops() >= PARALLEL_MIN_FLOPS,
+        Kernel::ConvTranspose(c) => {
+            conv::Conv2d::from_transpose_params(c, dims4(&ins[0]), dims4(&outs[0])).flops() >= PARALLEL_MIN_FLOPS
+        }
+        Kernel::Gemm { trans_a, .. } => {
+            let k = if *trans_a { ins[0][0] } else { ins[0][1] };
+            2 * (elems(&outs[0]) as u64) * k as u64 >= PARALLEL_MIN_FLOPS
+        }
+        Kernel::MatMul => {
+            let k = ins[0].last().copied().unwrap_or(1);
+            2 * (elems(&outs[0]) as u64) * k as u64 >= PARALLEL_MIN_FLOPS
+        }
+        // Reductions over a large input to a small output (global pooling, Reduce*, norms)
+        // are sized by what they read.
+        _ => ins.iter().chain(outs).map(|s| elems(s)).max().unwrap_or(0) >= PARALLEL_MIN_ELEMS,
+    };
+    if big { threads.max(1) } else { 1 }
+}
+
 /// The most scratch elements [`execute`] grows `scratch` to for `step`, so that a session can
 /// reserve it up front and fail cleanly if it cannot be had.
 pub fn scratch_len(step: &Prepared, threads: usize) -> usize {

@@ -732,7 +732,120 @@ fn output_row_gen<const A: usize, const MO: usize>(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn input_row_avx2(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
     // SAFETY: forwarded.
-    unsafe { input_row_any(ctx, rows, dst, es) }
+    unsafe {
+        match ctx.g.variant {
+            Variant::F4x4 => avx2::input_row_f4(ctx, rows, dst, es),
+            Variant::F2x2 => input_row_any(ctx, rows, dst, es),
+        }
+    }
+}
+
+/// The F(4x4, 3x3) input transform with AVX2 intrinsics, eight tiles per vector.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Ctx, L};
+    use std::arch::x86_64::*;
+
+    /// `B^T d` on six vectors, the same operations as the portable `bt6`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn bt6(d: [__m256; 6]) -> [__m256; 6] {
+        let [d0, d1, d2, d3, d4, d5] = d;
+        let (s12, m12) = (_mm256_add_ps(d1, d2), _mm256_sub_ps(d1, d2));
+        let (s34, m43) = (_mm256_add_ps(d3, d4), _mm256_sub_ps(d4, d3));
+        let (m42, m31) = (_mm256_sub_ps(d4, d2), _mm256_sub_ps(d3, d1));
+        let (four, five, two) = (_mm256_set1_ps(4.0), _mm256_set1_ps(5.0), _mm256_set1_ps(2.0));
+        [
+            _mm256_fmadd_ps(four, d0, _mm256_fnmadd_ps(five, d2, d4)),
+            _mm256_fnmadd_ps(four, s12, s34),
+            _mm256_fmadd_ps(four, m12, m43),
+            _mm256_fmadd_ps(two, m31, m42),
+            _mm256_fnmadd_ps(two, m31, m42),
+            _mm256_fmadd_ps(four, d1, _mm256_fnmadd_ps(five, d3, d5)),
+        ]
+    }
+
+    /// Elements `k = 0..4` of eight consecutive 4-wide tiles read from `p[0..32]` (tile `l`'s
+    /// element `k` is `p[4l + k]`): one vector per `k`, lane `l` for tile `l`.
+    ///
+    /// # Safety
+    ///
+    /// AVX2; `p[0..32]` is readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tiles4(p: *const f32) -> [__m256; 4] {
+        // SAFETY: as the contract says.
+        let (v0, v1, v2, v3) = unsafe {
+            (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24)))
+        };
+        // Tiles (0|4), (1|5), (2|6), (3|7) in the two 128-bit halves, then a 4x4 transpose
+        // within each half.
+        let w0 = _mm256_permute2f128_ps::<0x20>(v0, v2);
+        let w1 = _mm256_permute2f128_ps::<0x31>(v0, v2);
+        let w2 = _mm256_permute2f128_ps::<0x20>(v1, v3);
+        let w3 = _mm256_permute2f128_ps::<0x31>(v1, v3);
+        let a0 = _mm256_unpacklo_ps(w0, w1);
+        let a1 = _mm256_unpackhi_ps(w0, w1);
+        let a2 = _mm256_unpacklo_ps(w2, w3);
+        let a3 = _mm256_unpackhi_ps(w2, w3);
+        [
+            _mm256_shuffle_ps::<0x44>(a0, a2),
+            _mm256_shuffle_ps::<0xEE>(a0, a2),
+            _mm256_shuffle_ps::<0x44>(a1, a3),
+            _mm256_shuffle_ps::<0xEE>(a1, a3),
+        ]
+    }
+
+    /// As the portable `input_row_gen::<6, 4>`: `rows` holds the six zero-padded input rows
+    /// (`wrow` apart) of one tile row; writes `dst[e * es + t]` for `e < 36`, `t < tx`.
+    ///
+    /// # Safety
+    ///
+    /// AVX2 and FMA; `dst[e * es + t]` is valid for writes for `e < 36`, `t < tx`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn input_row_f4(ctx: &Ctx, rows: &[f32], dst: *mut f32, es: usize) {
+        let g = ctx.g;
+        // The loads of a chunk's second half read up to element 68 of the chunk's 64 (its 66
+        // plus two not needed): rows are padded past that.
+        assert!(g.wrow >= 4 * L * g.chunks + 4 && rows.len() >= 6 * g.wrow);
+        for chunk in 0..g.chunks {
+            let n = L.min(g.tx - chunk * L);
+            for h in 0..2 {
+                let lanes = n.saturating_sub(8 * h).min(8);
+                if lanes == 0 {
+                    continue;
+                }
+                // t[j][r] = (d B)[r][j] for this half's eight tiles.
+                let mut t = [[_mm256_setzero_ps(); 6]; 6];
+                for r in 0..6 {
+                    let base = r * g.wrow + 4 * L * chunk + 32 * h;
+                    // SAFETY: the reads end at `base + 36 <= r * wrow + 64 * chunk + 68 <= (r +
+                    // 1) * wrow` (asserted), inside `rows`.
+                    let (k0, k4) = unsafe {
+                        let p = rows.as_ptr().add(base);
+                        (tiles4(p), tiles4(p.add(4)))
+                    };
+                    let d = bt6([k0[0], k0[1], k0[2], k0[3], k4[0], k4[1]]);
+                    for (tj, v) in t.iter_mut().zip(d) {
+                        tj[r] = v;
+                    }
+                }
+                let mask =
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                for (j, tj) in t.iter().enumerate() {
+                    for (i, v) in bt6(*tj).into_iter().enumerate() {
+                        let e = i * 6 + j;
+                        // SAFETY: tiles `16 * chunk + 8 * h ..` plus `lanes <= tx - that` are
+                        // below `tx` (caller's contract); masked lanes are not written.
+                        unsafe {
+                            let o = dst.add(e * es + chunk * L + 8 * h);
+                            if lanes == 8 { _mm256_storeu_ps(o, v) } else { _mm256_maskstore_ps(o, mask, v) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
