@@ -68,7 +68,7 @@ fn exercise(bytes: &[u8]) {
     if !affordable(meta) {
         return;
     }
-    let mut session = match Session::new(&plan, SessionOptions { threads: 1 }) {
+    let mut session = match Session::new(&plan, SessionOptions { threads: 1, ..Default::default() }) {
         Ok(session) => session,
         Err(e) => return one_line(e),
     };

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
+use hetc_runtime::{Plan, Session, Tensor};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +29,8 @@ pub struct BenchArgs {
     /// Include every run's time in the JSON output (for scripts that pool runs).
     #[arg(long, requires = "json")]
     all_times: bool,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 #[derive(Serialize)]
@@ -41,8 +43,24 @@ struct Report {
     p10_ms: f64,
     p90_ms: f64,
     memory_bytes: usize,
+    /// Where the GPU steps ran (absent for CPU plans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu: Option<String>,
+    gpu_memory_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<StepReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     times_ms: Option<Vec<f64>>,
+}
+
+/// One step's time from `--profile` (for the latency predictor).
+#[derive(Serialize)]
+struct StepReport {
+    name: String,
+    kernel: &'static str,
+    device: &'static str,
+    ms: f64,
+    timer: &'static str,
 }
 
 /// Deterministic pseudo-random inputs in [-1, 1).
@@ -64,7 +82,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let plan = Plan::from_file(&args.plan).with_context(|| format!("cannot load {}", args.plan.display()))?;
-    let mut session = Session::new(&plan, SessionOptions { threads: args.threads })?;
+    let mut session = Session::new(&plan, args.device.options(args.threads))?;
+    let gpu = crate::device::report(&session);
     let inputs: Vec<(String, Tensor)> =
         session.inputs().iter().enumerate().map(|(i, (n, s))| (n.to_string(), synthetic(s, i as u64))).collect();
     let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -78,6 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     let raw = args.all_times.then(|| times.clone());
+    let timings = if args.profile { Some(session.run_profiled(&refs)?.1) } else { None };
     times.sort_by(f64::total_cmp);
     let report = Report {
         plan: args.plan.display().to_string(),
@@ -88,6 +108,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         p10_ms: percentile(&times, 0.1),
         p90_ms: percentile(&times, 0.9),
         memory_bytes: session.memory_bytes(),
+        gpu: gpu.clone(),
+        gpu_memory_bytes: session.gpu_memory_bytes(),
+        steps: timings.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| StepReport {
+                    name: t.name.clone(),
+                    kernel: t.kernel,
+                    device: t.device,
+                    ms: t.seconds * 1e3,
+                    timer: t.timer,
+                })
+                .collect()
+        }),
         times_ms: raw,
     };
     if args.json {
@@ -103,19 +136,31 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             report.runs,
             report.threads
         );
+        if let Some(g) = &gpu {
+            crate::outln!("gpu steps on {g}");
+        }
     }
-    if args.profile {
-        let (_, timings) = session.run_profiled(&refs)?;
-        let mut by_kernel: std::collections::BTreeMap<&str, (usize, f64)> = Default::default();
-        for t in &timings {
-            let e = by_kernel.entry(t.kernel).or_default();
+    if let Some(timings) = &timings {
+        let mut by_kernel: std::collections::BTreeMap<(&str, &str), (usize, f64)> = Default::default();
+        for t in timings {
+            let e = by_kernel.entry((t.device, t.kernel)).or_default();
             e.0 += 1;
             e.1 += t.seconds * 1e3;
         }
         let mut rows: Vec<_> = by_kernel.into_iter().collect();
         rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-        for (k, (n, ms)) in rows {
-            eprintln!("{k:<20} {n:>5} steps {ms:>10.3} ms");
+        for ((d, k), (n, ms)) in rows {
+            eprintln!("{d:<12} {k:<20} {n:>5} steps {ms:>10.3} ms");
+        }
+        if gpu.is_some() {
+            eprintln!(
+                "GPU step times: {}",
+                if session.gpu_timestamps() {
+                    "timestamp queries"
+                } else {
+                    "wall clock around a submit and wait per step"
+                }
+            );
         }
     }
     Ok(())

@@ -1,15 +1,18 @@
-//! `hetc compile MODEL.onnx --target host-cpu -o MODEL.hplan`.
+//! `hetc compile MODEL.onnx --target T [--strategy cpu|gpu|layer] -o MODEL.hplan`, for every
+//! target of `hetc targets`.
 
 use crate::inspect::import_options;
+use crate::placing::{self, Placed, StrategyArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hetc_compile::{CompileOptions, Fusion, FusionReport, compile_with_report};
+use hetc_compile::{CompileOptions, Fusion, FusionReport, compile_placed};
+use hetc_ir::Graph;
 use hetc_onnx::import_file;
+use hetc_partition::{CostModel, TargetCost};
+use hetc_target::CheckOptions;
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Targets this build can compile for. Mobile targets arrive with the target descriptions.
-pub const TARGETS: &[&str] = &["host-cpu"];
 
 #[derive(Args)]
 pub struct CompileArgs {
@@ -36,6 +39,11 @@ pub struct CompileArgs {
     /// Threads the predicted times assume (default: the profile's largest measured count).
     #[arg(long, requires = "profile")]
     threads: Option<usize>,
+    /// Placement: `cpu` (everything on the CPU), `gpu` (every op the target's GPU runs on the
+    /// GPU, the rest on the CPU, with transfers between them) or `layer` (each op where the
+    /// target's cost model predicts it fastest, transfers counted).
+    #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
+    strategy: StrategyArg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,8 +78,13 @@ fn print_report(r: &FusionReport) {
 }
 
 pub fn run(args: &CompileArgs) -> Result<()> {
-    if !TARGETS.contains(&args.target.as_str()) {
-        bail!("unknown target `{}` (known: {})", args.target, TARGETS.join(", "));
+    let catalog = crate::targets::catalog()?;
+    let target = catalog.get(&args.target)?;
+    let kernels = crate::targets::gpu_kernels();
+    let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
+        .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
+    if args.strategy != StrategyArg::Cpu && !cost.has_gpu() {
+        bail!("target `{}` has no GPU that hetc can drive; use --strategy cpu", args.target);
     }
     let start = Instant::now();
     let options = import_options(&args.input_shapes)?;
@@ -81,9 +94,47 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         FusionArg::None => Fusion::None,
         FusionArg::Egg => Fusion::Egg,
     };
-    let (plan, report) = compile_with_report(&model.graph, &CompileOptions { target: args.target.clone(), fusion })
-        .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
-    let mut plan = plan;
+    // Placement happens on the graph as lowered (fused), inside the compiler.
+    let placed: RefCell<Option<Result<Placed>>> = RefCell::new(None);
+    let place = |g: &Graph| {
+        let result = placing::place(g, &cost, args.strategy);
+        let placement = result.as_ref().map(|p| p.placement.clone()).unwrap_or_default();
+        *placed.borrow_mut() = Some(result);
+        placement
+    };
+    let compiled = compile_placed(
+        &model.graph,
+        &CompileOptions { target: args.target.clone(), fusion, ..Default::default() },
+        &place,
+    );
+    // A placement error explains a compile error that follows from it, so it goes first.
+    let placed = match placed.into_inner() {
+        Some(p) => Some(p.with_context(|| format!("cannot place {} on {}", args.model.display(), args.target))?),
+        None => None,
+    };
+    let (mut plan, report) =
+        compiled.with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
+    // The stand-in model's host figures are read off this machine and are no predictor; host
+    // plans get measured predictions from `--profile` instead.
+    if let Some(p) = placed.as_ref().filter(|_| !args.target.starts_with("host")) {
+        placing::fill_predictions(&mut plan.meta, p, &cost);
+        let total: f64 = plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum();
+        crate::outln!("predicted latency: {:.3} ms ({})", total / 1e3, cost.label());
+        if let Some(l) = &p.layer {
+            let c: Vec<String> = l
+                .candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c.name,
+                        c.predicted_us.map_or("impossible".into(), |t| format!("{:.3} ms", t / 1e3))
+                    )
+                })
+                .collect();
+            crate::outln!("layer placement: chose {} ({})", l.chosen, c.join(", "));
+        }
+    }
     if let Some(path) = &args.profile {
         let p = crate::predict::load_profile(path)?;
         let threads = args.threads.unwrap_or_else(|| p.default_threads()).max(1);
@@ -114,6 +165,18 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         plan.weights.len() as f64 / 1048576.0,
         start.elapsed().as_secs_f64()
     );
+    if plan.meta.steps.iter().any(|s| s.device == hetc_plan::Device::Gpu) {
+        let g = &plan.meta.gpu_memory;
+        let on_gpu = plan.meta.steps.iter().filter(|s| s.device == hetc_plan::Device::Gpu && s.gpu.is_some()).count();
+        let transfers =
+            plan.meta.steps.iter().filter(|s| s.gpu.is_none() && s.device == hetc_plan::Device::Gpu).count();
+        crate::outln!(
+            "gpu: {on_gpu} steps, {transfers} transfers, {} shaders, GPU arena {:.2} MiB (lower bound {:.2} MiB)",
+            plan.meta.shaders.len(),
+            g.arena_bytes as f64 / 1048576.0,
+            g.lower_bound_bytes as f64 / 1048576.0
+        );
+    }
     if args.fusion_report {
         match &report {
             Some(r) => print_report(r),

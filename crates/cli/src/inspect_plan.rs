@@ -35,7 +35,34 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
         m.arena_bytes as f64 / m.lower_bound_bytes.max(1) as f64,
         mib(m.naive_bytes)
     );
+    if meta.steps.iter().any(|s| s.device == hetc_plan::Device::Gpu) {
+        let g = &meta.gpu_memory;
+        crate::outln!(
+            "gpu arena  {:.2} MiB (lower bound {:.2} MiB; naive {:.2} MiB)",
+            mib(g.arena_bytes),
+            mib(g.lower_bound_bytes),
+            mib(g.naive_bytes)
+        );
+        let count = |d: hetc_plan::Device| {
+            meta.steps.iter().filter(|s| s.device == d && s.gpu.is_some() == (d == hetc_plan::Device::Gpu)).count()
+        };
+        let transfers: Vec<&hetc_plan::Step> =
+            meta.steps.iter().filter(|s| matches!(s.kernel, Kernel::Upload | Kernel::Download)).collect();
+        let bytes: u64 = transfers.iter().map(|s| meta.tensors[s.inputs[0] as usize].byte_size().unwrap_or(0)).sum();
+        crate::outln!(
+            "devices    {} steps on the gpu, {} on the cpu; {} transfers ({:.2} MiB per run); {} shaders",
+            count(hetc_plan::Device::Gpu),
+            count(hetc_plan::Device::Cpu),
+            transfers.len(),
+            mib(bytes),
+            meta.shaders.len()
+        );
+    }
     crate::outln!("weights    {:.2} MiB", mib(plan.weights.len() as u64));
+    let predicted: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum();
+    if predicted > 0.0 {
+        crate::outln!("predicted  {:.3} ms (sum of the steps' predicted times, transfers included)", predicted / 1e3);
+    }
     let shape = |id: u32| format!("{:?}", meta.tensors[id as usize].shape);
     for b in &meta.inputs {
         crate::outln!("input      {}: f32{}", b.name, shape(b.tensor));
@@ -58,12 +85,14 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             Kernel::FusedInstanceNorm { has_residual, activation, .. } => {
                 format!("{activation:?}{}", if *has_residual { "+residual" } else { "" })
             }
+            Kernel::Upload => "cpu -> gpu".into(),
+            Kernel::Download => "gpu -> cpu".into(),
             _ => String::new(),
         };
         let inplace = s.outputs.first().is_some_and(|&o| {
             let out = meta.tensors[o as usize].storage;
             s.inputs.iter().any(|&i| {
-                matches!(meta.tensors[i as usize].storage, Storage::Arena { .. })
+                matches!(meta.tensors[i as usize].storage, Storage::Arena { .. } | Storage::GpuArena { .. })
                     && meta.tensors[i as usize].storage == out
             })
         });
@@ -81,6 +110,17 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             if inplace { " (in place)" } else { "" },
             predicted
         );
+        if let Some(work) = &s.gpu {
+            let d: Vec<String> = work
+                .dispatches
+                .iter()
+                .map(|d| {
+                    let sh = meta.shaders.get(d.shader as usize).map_or("?", |s| s.name.as_str());
+                    format!("{sh} {:?}", d.workgroups)
+                })
+                .collect();
+            crate::outln!("{:>4}  {:<6} dispatch {}", "", "", d.join(", "));
+        }
     }
     let total: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum();
     if total > 0.0 {
@@ -105,6 +145,10 @@ fn serde_json_value(
         "lower_bound_bytes": meta.memory.lower_bound_bytes,
         "naive_bytes": meta.memory.naive_bytes,
         "weight_bytes": weight_bytes,
+        "gpu_arena_bytes": meta.gpu_arena_bytes,
+        "shaders": meta.shaders.len(),
+        "devices": meta.steps.iter().map(|s| s.device.name()).collect::<Vec<_>>(),
+        "transfers": meta.steps.iter().filter(|s| matches!(s.kernel, Kernel::Upload | Kernel::Download)).count(),
     })
 }
 

@@ -4,9 +4,12 @@
 
 mod bench;
 mod compile;
+mod device;
 mod inspect;
 mod inspect_plan;
 mod npy;
+mod partition;
+mod placing;
 mod predict;
 mod profile;
 mod run;
@@ -55,6 +58,8 @@ enum Command {
     Targets(targets::TargetsArgs),
     /// Which ops each processor of a target runs, why not, and the CPU-fallback segments.
     Support(support::SupportArgs),
+    /// Where each op would run: single processor, layers, or CoDL splits and chains, predicted.
+    Partition(partition::PartitionArgs),
     /// Measure the CPU kernels and fit the latency predictor's coefficients (or `--evaluate` a profile).
     Profile(profile::ProfileArgs),
     /// Predicted time per op and in total for a model on a target.
@@ -69,6 +74,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Targets(args) => targets::run(&args),
         Command::Support(args) => support::run(&args),
+        Command::Partition(args) => partition::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Predict(args) => predict::run(&args),
     }

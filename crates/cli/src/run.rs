@@ -3,7 +3,7 @@
 use crate::tensor_io::{read_tensor, test_set_inputs};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
+use hetc_runtime::{Plan, Session, Tensor};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -26,6 +26,8 @@ pub struct RunArgs {
     /// (classification scores).
     #[arg(long, value_name = "N")]
     top: Option<usize>,
+    #[command(flatten)]
+    device: crate::device::DeviceArgs,
 }
 
 /// Sanitises an output name into a file name.
@@ -35,7 +37,8 @@ fn file_name(name: &str) -> String {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let plan = Plan::from_file(&args.plan).with_context(|| format!("cannot load {}", args.plan.display()))?;
-    let mut session = Session::new(&plan, SessionOptions { threads: args.threads })?;
+    let mut session = Session::new(&plan, args.device.options(args.threads))?;
+    crate::device::report(&session);
     let names: Vec<String> = session.inputs().iter().map(|(n, _)| n.to_string()).collect();
     let mut given: Vec<(String, Tensor)> = Vec::new();
     if let Some(dir) = &args.inputs_dir {

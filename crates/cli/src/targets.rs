@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use hetc_target::desc::{ProcessorDesc, TargetDesc};
 use hetc_target::facts::Figure;
-use hetc_target::{Catalog, CodeTable, CodeTables, HETC_CPU, HostInfo};
+use hetc_target::{Catalog, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostGpu, HostInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,12 +18,39 @@ pub struct TargetsArgs {
 
 /// The built-in targets with this build's code tables and this machine's host targets.
 pub fn catalog() -> Result<Catalog> {
-    // INTEGRATION POINT (gpu branch): with the runtime's `gpu` feature, fill `host.gpu` from
-    // the wgpu adapter and register `hetc_compile::support::gpu_supports` as
-    // `hetc_target::HETC_GPU`; `host` then gains its GPU.
+    // The GPU table is what the WGSL generators implement; `host` gains its GPU when the
+    // runtime finds an adapter (the one a session would pick by default or by HETC_ADAPTER).
     let code = CodeTables::new()
-        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)));
-    Catalog::builtin(&code, &HostInfo::detect()).context("cannot load the built-in targets")
+        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
+        .with(HETC_GPU, Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports)));
+    let mut host = HostInfo::detect();
+    host.gpu = host_gpu();
+    Catalog::builtin(&code, &host).context("cannot load the built-in targets")
+}
+
+/// The adapter `host` describes: `HETC_ADAPTER`'s match if set, else the best adapter.
+fn host_gpu() -> Option<HostGpu> {
+    let mut all = hetc_runtime::adapters();
+    let rank = |t: &str| match t {
+        "DiscreteGpu" => 0,
+        "IntegratedGpu" => 1,
+        "VirtualGpu" => 2,
+        "Cpu" => 3,
+        _ => 4,
+    };
+    all.sort_by_key(|a| rank(&a.device_type));
+    let want = std::env::var(hetc_runtime::ADAPTER_ENV).ok().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    let a = match want {
+        Some(w) => all.into_iter().find(|a| a.name.to_lowercase().contains(&w))?,
+        None => all.into_iter().next()?,
+    };
+    Some(HostGpu { adapter: a.name, backend: a.backend, device_type: a.device_type })
+}
+
+/// The table of hetc's GPU kernels (what the WGSL generators implement), for placement on any
+/// target's GPU: a node runs there only if the target's own table accepts it too.
+pub fn gpu_kernels() -> Option<Arc<dyn hetc_target::OpSupport>> {
+    Some(Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports)))
 }
 
 #[derive(Serialize)]

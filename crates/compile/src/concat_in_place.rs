@@ -22,6 +22,10 @@ pub(crate) fn place(p: &mut Program) -> usize {
     let mut removed = vec![false; p.steps.len()];
     for s in 0..p.steps.len() {
         let Kernel::Concat { axis } = p.steps[s].kernel else { continue };
+        // GPU tensors must start at 256-byte aligned offsets, which slices would break.
+        if p.steps[s].device != hetc_plan::Device::Cpu {
+            continue;
+        }
         let [out] = p.steps[s].outputs[..] else { continue };
         let axis = axis as usize;
         let shape = p.values[out].ty.shape.clone();

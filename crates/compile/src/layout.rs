@@ -4,8 +4,9 @@
 use crate::lower::{Program, ValId, ValKind};
 use crate::{CompileError, CompileOptions, CompiledPlan};
 use hetc_ir::{DType, Graph};
-use hetc_pass_memory::{Buffer, allocate};
+use hetc_pass_memory::{Allocation, Buffer, allocate, allocate_aligned};
 use hetc_plan as plan;
+use hetc_plan::Device;
 use hetc_plan::{Kernel, Storage, TensorDesc};
 use std::collections::HashMap;
 
@@ -59,6 +60,7 @@ impl UnionFind {
 struct TensorTable<'a> {
     program: &'a Program,
     offsets: &'a HashMap<usize, u64>,
+    homes: &'a HashMap<ValId, Device>,
     uf: &'a mut UnionFind,
     tensors: Vec<TensorDesc>,
     weights: Vec<u8>,
@@ -86,7 +88,14 @@ impl TensorTable<'_> {
                 });
                 Storage::Weight { offset }
             }
-            _ => Storage::Arena { offset: self.offsets[&self.uf.find(p.root(v))] + p.offset_in_root(v) },
+            _ => {
+                let root = p.root(v);
+                let offset = self.offsets[&self.uf.find(root)] + p.offset_in_root(v);
+                match self.homes.get(&root).copied().unwrap_or(Device::Cpu) {
+                    Device::Cpu => Storage::Arena { offset },
+                    Device::Gpu => Storage::GpuArena { offset },
+                }
+            }
         };
         self.tensors.push(TensorDesc {
             name: value.name.clone(),
@@ -128,7 +137,13 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
     for &(_, v) in &p.outputs {
         last.insert(p.root(v), n_steps + 1);
     }
-    let naive_bytes: u64 = first.keys().map(|&v| p.values[v].ty.byte_size().div_ceil(64) * 64).sum();
+    let homes = crate::transfers::homes(&p);
+    let home = |v: ValId| homes.get(&v).copied().unwrap_or(Device::Cpu);
+    let naive = |d: Device, align: u64| -> u64 {
+        first.keys().filter(|&&v| home(v) == d).map(|&v| p.values[v].ty.byte_size().div_ceil(align) * align).sum()
+    };
+    let naive_bytes = naive(Device::Cpu, 64);
+    let gpu_naive_bytes = naive(Device::Gpu, plan::GPU_ARENA_ALIGN);
 
     // In-place: an elementwise step's output takes over its input's buffer when the input
     // dies at that step and is not a graph input or output.
@@ -150,6 +165,7 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
             && matches!(p.values[src].kind, ValKind::Computed)
             && !pinned.contains(&src)
             && src != dst
+            && home(src) == home(dst)
         {
             let dst_set = uf.find(dst);
             uf.0[dst_set] = src_set;
@@ -165,17 +181,28 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
         e.1 = e.1.min(f);
         e.2 = e.2.max(l);
     }
-    let mut set_ids: Vec<usize> = sets.keys().copied().collect();
-    set_ids.sort_unstable();
-    let buffers: Vec<Buffer> =
-        set_ids.iter().map(|s| Buffer { size: sets[s].0, first: sets[s].1, last: sets[s].2 }).collect();
-    let alloc = allocate(&buffers);
-    let offset_of: HashMap<usize, u64> = set_ids.iter().zip(&alloc.offsets).map(|(&s, &o)| (s, o)).collect();
+    // One arena per memory: merged buffers share a device (in place never crosses one).
+    let mut offset_of: HashMap<usize, u64> = HashMap::new();
+    let mut arena = |d: Device| -> Allocation {
+        let mut set_ids: Vec<usize> = sets.keys().copied().filter(|&s| home(s) == d).collect();
+        set_ids.sort_unstable();
+        let buffers: Vec<Buffer> =
+            set_ids.iter().map(|s| Buffer { size: sets[s].0, first: sets[s].1, last: sets[s].2 }).collect();
+        let alloc = match d {
+            Device::Cpu => allocate(&buffers),
+            Device::Gpu => allocate_aligned(&buffers, plan::GPU_ARENA_ALIGN),
+        };
+        offset_of.extend(set_ids.iter().zip(&alloc.offsets).map(|(&s, &o)| (s, o)));
+        alloc
+    };
+    let alloc = arena(Device::Cpu);
+    let gpu_alloc = arena(Device::Gpu);
 
     // Tensors: every value a step or binding names.
     let mut table = TensorTable {
         program: &p,
         offsets: &offset_of,
+        homes: &homes,
         uf: &mut uf,
         tensors: Vec::new(),
         weights: Vec::new(),
@@ -189,7 +216,7 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
         let outs = step.outputs.iter().map(|&v| table.id(v)).collect();
         steps.push(plan::Step {
             name: step.name.clone(),
-            device: plan::Device::Cpu,
+            device: step.device,
             kernel: step.kernel.clone(),
             inputs: ins,
             outputs: outs,
@@ -222,9 +249,15 @@ pub(crate) fn layout(graph: &Graph, p: Program, options: &CompileOptions) -> Res
             lower_bound_bytes: alloc.lower_bound_bytes,
             arena_bytes: alloc.arena_bytes,
         },
-        gpu_arena_bytes: 0,
-        gpu_memory: plan::MemoryReport::default(),
+        gpu_arena_bytes: gpu_alloc.arena_bytes,
+        gpu_memory: plan::MemoryReport {
+            naive_bytes: gpu_naive_bytes,
+            lower_bound_bytes: gpu_alloc.lower_bound_bytes,
+            arena_bytes: gpu_alloc.arena_bytes,
+        },
         shaders: Vec::new(),
     };
+    let mut meta = meta;
+    crate::gpu::generate(&mut meta)?;
     Ok(CompiledPlan { meta, weights })
 }

@@ -17,12 +17,16 @@
 
 mod concat_in_place;
 mod error;
+pub mod gpu;
 mod layout;
 mod lower;
 mod lower_fused;
+pub mod placement;
 pub mod support;
+mod transfers;
 
 pub use error::CompileError;
+pub use placement::{Placement, Strategy};
 pub use support::Processor;
 
 pub use hetc_pass_fusion::FusionReport;
@@ -47,11 +51,13 @@ pub struct CompileOptions {
     /// Target name recorded in the plan.
     pub target: String,
     pub fusion: Fusion,
+    /// Where nodes run when no placement is given ([`compile_placed`]).
+    pub strategy: Strategy,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default() }
+        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default(), strategy: Strategy::default() }
     }
 }
 
@@ -69,32 +75,61 @@ impl CompiledPlan {
     }
 }
 
+/// Runs the fusion pass on a copy of `graph` (placement works on the fused graph, since its
+/// nodes are what becomes kernels).
+pub fn fuse(graph: &Graph) -> Result<(Graph, FusionReport), CompileError> {
+    // Graphs share their weights: the copy costs only the node table.
+    let mut fused = graph.clone();
+    let report = hetc_ir::pass::run_checked(
+        &hetc_pass_fusion::FusionPass::<hetc_pass_fusion::FlopsBytesModel>::default(),
+        &mut fused,
+    )?;
+    Ok((fused, report))
+}
+
 /// Compiles `graph` into a CPU plan.
 pub fn compile(graph: &Graph, options: &CompileOptions) -> Result<CompiledPlan, CompileError> {
     compile_with_report(graph, options).map(|(plan, _)| plan)
 }
 
-/// Compiles `graph` into a CPU plan, with the fusion pass's report when it ran.
+/// Compiles `graph` into a plan placed by `options.strategy`, with the fusion pass's report
+/// when it ran.
 pub fn compile_with_report(
     graph: &Graph,
     options: &CompileOptions,
+) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
+    let strategy = options.strategy;
+    compile_placed(graph, options, &|g: &Graph| Placement::from_strategy(g, strategy))
+}
+
+/// Compiles `graph` with the placement `place` computes on the graph as lowered (after
+/// fusion, whose node ids it must use).
+pub fn compile_placed(
+    graph: &Graph,
+    options: &CompileOptions,
+    place: &dyn Fn(&Graph) -> Placement,
 ) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
     // Unsupported ops are reported against the model as the user wrote it.
     support::check(graph, Processor::Cpu)?;
     let (graph, report) = match options.fusion {
         Fusion::None => (Cow::Borrowed(graph), None),
         Fusion::Egg => {
-            // Graphs share their weights: the copy costs only the node table.
-            let mut fused = graph.clone();
-            let report = hetc_ir::pass::run_checked(
-                &hetc_pass_fusion::FusionPass::<hetc_pass_fusion::FlopsBytesModel>::default(),
-                &mut fused,
-            )?;
+            let (fused, report) = fuse(graph)?;
             support::check(&fused, Processor::Cpu)?;
             (Cow::Owned(fused), Some(report))
         }
     };
-    let mut program = lower::lower(&graph)?;
+    let placement = place(&graph);
+    let misplaced = placement.unsupported(&graph);
+    if !misplaced.is_empty() {
+        return Err(CompileError::Unsupported {
+            processor: "their placed devices".into(),
+            count: misplaced.len(),
+            list: misplaced.join("; "),
+        });
+    }
+    let mut program = lower::lower(&graph, &placement)?;
+    transfers::insert(&mut program);
     if options.fusion == Fusion::Egg {
         concat_in_place::place(&mut program);
     }

@@ -1,10 +1,11 @@
 //! IR nodes to plan steps over an intermediate value table.
 
 use crate::CompileError;
+use crate::placement::Placement;
 use hetc_ir::ops::{self as ir, BinaryKind, UnaryKind};
 use hetc_ir::{Graph, NodeId, Op, Tensor, TensorType, ValueRef};
 use hetc_plan as plan;
-use hetc_plan::{Activation, Kernel};
+use hetc_plan::{Activation, Device, Kernel};
 use std::collections::HashMap;
 
 pub(crate) type ValId = usize;
@@ -33,6 +34,8 @@ pub(crate) struct Value {
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
     pub name: String,
+    /// The processor that runs it: its node's placement.
+    pub device: Device,
     pub kernel: Kernel,
     pub inputs: Vec<ValId>,
     pub outputs: Vec<ValId>,
@@ -199,7 +202,7 @@ fn pool_kind(k: ir::PoolKind) -> plan::PoolKind {
     }
 }
 
-fn resize_params(r: &ir::Resize) -> plan::ResizeParams {
+pub(crate) fn resize_params(r: &ir::Resize) -> plan::ResizeParams {
     use ir::{CoordTransform as C, NearestMode as N, ResizeMode as M};
     plan::ResizeParams {
         mode: match r.mode {
@@ -272,7 +275,7 @@ fn batch_norm_affine_steps(name: &str, eps: f32, params: [ValId; 4], p: &mut Pro
     let eps = p.add(format!("{name}/epsilon"), eps_t.ty().clone(), ValKind::Constant(eps_t));
     let step = |p: &mut Program, what: &str, kernel: Kernel, inputs: Vec<ValId>| {
         let out = p.add(format!("{name}/{what}"), ty.clone(), ValKind::Computed);
-        p.steps.push(Step { name: format!("{name}/{what}"), kernel, inputs, outputs: vec![out] });
+        p.steps.push(Step { name: format!("{name}/{what}"), device: Device::Cpu, kernel, inputs, outputs: vec![out] });
         out
     };
     let binary = |op| Kernel::Binary { op, activation: Activation::Identity };
@@ -364,11 +367,18 @@ pub(crate) fn transform_winograd_weights(p: &mut Program) {
     }
 }
 
-pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
+pub(crate) fn lower(graph: &Graph, placement: &Placement) -> Result<Program, CompileError> {
     let mut p = Program::default();
     let mut map: HashMap<ValueRef, ValId> = HashMap::new();
     for id in graph.topo_order()? {
-        lower_node(graph, id, &mut p, &mut map)?;
+        let before = p.steps.len();
+        let device = placement.device(id);
+        lower_node(graph, id, device, &mut p, &mut map)?;
+        // Steps a node lowers to (a BatchNormalization's parameter arithmetic too) run where
+        // the node does.
+        for step in &mut p.steps[before..] {
+            step.device = device;
+        }
     }
     for o in &graph.outputs {
         p.outputs.push((o.name.clone(), map[&o.value]));
@@ -382,6 +392,7 @@ pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
                 let copy = p.add(name.clone(), p.values[v].ty.clone(), ValKind::Computed);
                 p.steps.push(Step {
                     name: format!("{name}/copy"),
+                    device: Device::Cpu,
                     kernel: Kernel::Copy,
                     inputs: vec![v],
                     outputs: vec![copy],
@@ -396,6 +407,7 @@ pub(crate) fn lower(graph: &Graph) -> Result<Program, CompileError> {
 fn lower_node(
     graph: &Graph,
     id: NodeId,
+    device: Device,
     p: &mut Program,
     map: &mut HashMap<ValueRef, ValId>,
 ) -> Result<(), CompileError> {
@@ -410,7 +422,7 @@ fn lower_node(
     };
     let name = node.name.clone();
     let emit = |p: &mut Program, kernel: Kernel, ins: Vec<ValId>, outs: Vec<ValId>| {
-        p.steps.push(Step { name: name.clone(), kernel, inputs: ins, outputs: outs });
+        p.steps.push(Step { name: name.clone(), device, kernel, inputs: ins, outputs: outs });
     };
     match &node.op {
         Op::Input => {
@@ -436,7 +448,8 @@ fn lower_node(
                 plan::ConvAlgo::Depthwise
             } else if kernel == [1, 1] && strides == [1, 1] && pads == [0; 4] && c.group == 1 {
                 plan::ConvAlgo::Pointwise
-            } else if winograd_pays(kernel, strides, dilations, c.group, xs, ws, &as_2d(&node.outputs[0].shape))
+            } else if device == Device::Cpu
+                && winograd_pays(kernel, strides, dilations, c.group, xs, ws, &as_2d(&node.outputs[0].shape))
                 && p.constant(w).is_some_and(|t| t.dtype() == hetc_ir::DType::F32)
             {
                 plan::ConvAlgo::Winograd

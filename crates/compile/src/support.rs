@@ -12,12 +12,15 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processor {
     Cpu,
+    /// The GPU through wgpu: what the WGSL generators (`crate::gpu`) implement.
+    Gpu,
 }
 
 impl fmt::Display for Processor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Processor::Cpu => "cpu",
+            Processor::Gpu => "gpu",
         })
     }
 }
@@ -69,6 +72,28 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
     }
 }
 
+/// Whether the GPU runs `op` on these input and output types; the reason if not.
+///
+/// The GPU kernels are generated from the same plan kernels as the CPU's (`crate::gpu`), so
+/// the table starts from the CPU's and removes what the generators lack. Reshapes are views
+/// and inputs and constants live where they are needed: they are placed but never computed.
+pub fn gpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorType]) -> Result<(), String> {
+    cpu_supports(op, inputs, outputs).map_err(|e| e.replace("the CPU", "the GPU"))?;
+    let rank = inputs.first().copied().flatten().map_or(0, |t| t.rank());
+    match op {
+        Op::Conv(_) | Op::FusedConv(_) | Op::ConvTranspose(_) | Op::FusedConvTranspose(_) | Op::Pool(_)
+            if !(3..=4).contains(&rank) =>
+        {
+            Err(format!("{}-D {} (the GPU kernels are 1-D and 2-D)", rank.saturating_sub(2), op.name()))
+        }
+        Op::Resize(r) => crate::gpu::kernel_supported(&hetc_plan::Kernel::Resize(crate::lower::resize_params(r))),
+        Op::GlobalPool(_) | Op::InstanceNorm(_) | Op::FusedInstanceNorm(_) if rank < 3 => {
+            Err(format!("{}-D {} has no GPU kernel", rank, op.name()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Graph outputs that import folded to constants are copied into the arena when other outputs
 /// are computed (lowering adds the copies; a graph with only constant outputs is refused as
 /// having nothing to compute), so like every tensor the CPU holds they must be `f32`.
@@ -105,14 +130,14 @@ pub fn check(graph: &Graph, processor: Processor) -> Result<(), CompileError> {
         let inputs = graph.input_types(id);
         let verdict = match processor {
             Processor::Cpu => cpu_supports(&node.op, &inputs, &node.outputs),
+            Processor::Gpu => gpu_supports(&node.op, &inputs, &node.outputs),
         };
         if let Err(reason) = verdict {
             bad.push(format!("{} `{}` ({reason})", node.op.name(), node.name));
         }
     }
-    match processor {
-        Processor::Cpu => bad.extend(cpu_constant_outputs(graph)),
-    }
+    // Constant outputs are copied into the CPU arena whatever the placement.
+    bad.extend(cpu_constant_outputs(graph));
     if bad.is_empty() {
         return Ok(());
     }

@@ -33,7 +33,7 @@ fn f32_constant_output_is_copied_beside_computed_ones() {
     let plan = compile(&graph(Tensor::from_f32(vec![2], &[1.5, -2.0]), true), &CompileOptions::default()).unwrap();
     let bytes = plan.encode().unwrap();
     let plan = Plan::from_bytes(&bytes).unwrap();
-    let mut session = Session::new(&plan, SessionOptions { threads: 1 }).unwrap();
+    let mut session = Session::new(&plan, SessionOptions { threads: 1, ..Default::default() }).unwrap();
     let x = hetc_runtime::Tensor::new(vec![2, 3], vec![-1.0, 2.0, -3.0, 4.0, 0.0, 6.0]).unwrap();
     let out = session.run(&[("x", &x)]).unwrap();
     assert_eq!(out[0].0, "y");

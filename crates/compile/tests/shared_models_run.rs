@@ -68,7 +68,7 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
     assert!(plan.meta.steps.len() <= unfused.meta.steps.len(), "{name}: fusion added kernels");
     let unfused_bytes = unfused.encode().unwrap();
     let unfused_plan = Plan::from_bytes(&unfused_bytes).unwrap();
-    let mut unfused_session = Session::new(&unfused_plan, SessionOptions { threads: 2 }).unwrap();
+    let mut unfused_session = Session::new(&unfused_plan, SessionOptions { threads: 2, ..Default::default() }).unwrap();
     let m = plan.meta.memory;
     assert!(
         m.arena_bytes as f64 <= 1.05 * m.lower_bound_bytes as f64,
@@ -77,7 +77,7 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
         m.lower_bound_bytes
     );
     let plan = Plan::from_bytes(&bytes).unwrap();
-    let mut session = Session::new(&plan, SessionOptions { threads: 2 }).unwrap();
+    let mut session = Session::new(&plan, SessionOptions { threads: 2, ..Default::default() }).unwrap();
     let input_names: Vec<String> = session.inputs().iter().map(|(n, _)| n.to_string()).collect();
     let mut sets: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()

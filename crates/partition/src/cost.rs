@@ -7,13 +7,39 @@ use hetc_target::cost::{LinkFigures, ProcessorFigures, node_cost, node_time_us, 
 use hetc_target::desc::ProcessorKind;
 use hetc_target::support::{CheckOptions, NodeView, OpSupport};
 
+/// An op's time as a function of the share of its output a processor computes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitTime {
+    /// Paid whatever the share: dispatch, synchronisation inside the kernel.
+    pub fixed_us: f64,
+    /// Paid in proportion to the share.
+    pub scaled_us: f64,
+}
+
+impl SplitTime {
+    pub fn at(&self, share: f64) -> f64 {
+        if share <= 0.0 { 0.0 } else { self.fixed_us + share * self.scaled_us }
+    }
+}
+
 /// Predicted times for placement.
 pub trait CostModel {
     /// Time of compute node `id` on `device`, microseconds; `Err` with the reason when the
     /// device cannot run it.
     fn node_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<f64, String>;
+    /// Time of node `id` on `device` as `fixed + share x scaled`, for a part of the op that
+    /// computes `share` of its output (rows or channels, halo included). The default treats
+    /// the whole time as scaling, which ignores fixed costs; models that know them override it.
+    fn node_split_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<SplitTime, String> {
+        self.node_us(graph, id, device).map(|t| SplitTime { fixed_us: 0.0, scaled_us: t })
+    }
     /// Time to move `bytes` from `from` to `to`, microseconds.
     fn transfer_us(&self, bytes: u64, from: Device, to: Device) -> f64;
+    /// Cost of synchronising the processors once (both finish a co-executed part before its
+    /// result is used), microseconds.
+    fn sync_us(&self) -> f64 {
+        0.0
+    }
     /// What the numbers come from, printed beside them.
     fn label(&self) -> String;
 }
@@ -98,6 +124,21 @@ impl CostModel for TargetCost<'_> {
         let view = NodeView::of(graph, id);
         side.check(&view, self.options)?;
         Ok(node_time_us(node_cost(&view), &side.figures))
+    }
+
+    fn node_split_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<SplitTime, String> {
+        let side = self.side(device).ok_or_else(|| format!("no {} kernels for this target", device.name()))?;
+        let view = NodeView::of(graph, id);
+        side.check(&view, self.options)?;
+        // The roofline's compute and memory terms both scale with the part's share of the
+        // output; the dispatch cost does not, which is what makes thin splits lose.
+        let whole = node_time_us(node_cost(&view), &side.figures);
+        let fixed_us = if node_cost(&view).free { 0.0 } else { side.figures.dispatch_us };
+        Ok(SplitTime { fixed_us, scaled_us: (whole - fixed_us).max(0.0) })
+    }
+
+    fn sync_us(&self) -> f64 {
+        self.link.as_ref().map_or(0.0, |l| l.latency_us)
     }
 
     fn transfer_us(&self, bytes: u64, from: Device, to: Device) -> f64 {

@@ -47,6 +47,10 @@ pub struct LayerPlacement {
     pub candidates: Vec<Candidate>,
     /// What the predictions come from.
     pub cost_model: String,
+    /// Device of every op in the faster single-processor candidate (the CPU alone, or the
+    /// GPU with what it lacks on the CPU), and its predicted latency.
+    pub single: Vec<Device>,
+    pub single_us: f64,
 }
 
 impl LayerPlacement {
@@ -103,6 +107,11 @@ pub fn place_layers(graph: &Graph, cost: &dyn CostModel) -> Result<LayerPlacemen
         consider(all_cpu.clone(), "cpu");
     }
     consider(gpu_fallback.clone(), "gpu+fallback");
+    let (single_loc, single_us) = {
+        let gpu_t = problem.evaluate(&gpu_fallback).0;
+        let cpu_t = if cpu_feasible { problem.evaluate(&all_cpu).0 } else { f64::INFINITY };
+        if cpu_t <= gpu_t { (all_cpu.clone(), cpu_t) } else { (gpu_fallback.clone(), gpu_t) }
+    };
     let starts = [all_cpu, gpu_fallback, greedy];
     let searched = starts
         .into_iter()
@@ -120,6 +129,8 @@ pub fn place_layers(graph: &Graph, cost: &dyn CostModel) -> Result<LayerPlacemen
         chosen,
         candidates,
         cost_model: cost.label(),
+        single: single_loc.iter().map(|&d| DEVICES[d]).collect(),
+        single_us,
     })
 }
 

@@ -10,13 +10,17 @@
 //!   their consumers) and its objective: op times plus the transfers a placement needs.
 //! - [`layer`]: layer-level placement: single-processor candidates, then a bounded local
 //!   search over op and window flips; never worse than the best single-processor candidate.
+//! - [`coexec`]: CoDL's intra-operator co-execution on top of a layer placement: ops and
+//!   chains of ops split along height or channels with a GPU share, data sharing counted.
 
+pub mod coexec;
 pub mod cost;
 mod error;
 pub mod layer;
 pub mod problem;
 
-pub use cost::{CostModel, TargetCost};
+pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, place_coexec};
+pub use cost::{CostModel, SplitTime, TargetCost};
 pub use error::PartitionError;
 pub use layer::{Candidate, LayerPlacement, place_layers};
 pub use problem::Problem;

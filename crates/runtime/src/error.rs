@@ -12,6 +12,16 @@ pub enum RuntimeError {
     Memory(String),
     #[error("input error: {0}")]
     Input(String),
+    #[error("{0}")]
+    NoAdapter(String),
+    #[error(
+        "the plan runs {steps} steps on the GPU, but {reason}; run with fallback to the CPU (`--fallback cpu`) to use the CPU instead"
+    )]
+    NoGpu { steps: usize, reason: String },
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    #[error("the plan exceeds the limits of GPU adapter {adapter}: {reason}")]
+    GpuLimits { adapter: String, reason: String },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
 }

@@ -12,12 +12,18 @@
 //! ```
 
 pub mod cpu;
+mod device;
 mod error;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod plan;
 mod session;
 mod tensor;
 
+pub use device::{AdapterDesc, Fallback, GPU_BUILD, adapters};
 pub use error::RuntimeError;
+#[cfg(feature = "gpu")]
+pub use gpu::adapter::ADAPTER_ENV;
 pub use plan::Plan;
-pub use session::{Outputs, Session, SessionOptions, StepTiming};
+pub use session::{GpuMode, Outputs, Session, SessionOptions, StepTiming};
 pub use tensor::Tensor;

@@ -2,21 +2,44 @@
 
 use crate::cpu::exec;
 use crate::cpu::prepare::{Prepared, Region, prepare, region};
-use crate::{Plan, RuntimeError, Tensor};
+use crate::{AdapterDesc, Fallback, Plan, RuntimeError, Tensor};
+use hetc_plan::{Device, Kernel};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     /// Worker threads; 0 means one per available core.
     pub threads: usize,
+    /// The GPU adapter for plans with GPU steps: a case-insensitive substring of its name.
+    /// `HETC_ADAPTER` in the environment overrides it. `None`: the first discrete GPU, else
+    /// the best other adapter.
+    pub adapter: Option<String>,
+    /// What to do with GPU steps when no adapter can be used.
+    pub fallback: Fallback,
 }
 
-/// Wall time of one step, from [`Session::run_profiled`].
+/// Time of one step, from [`Session::run_profiled`].
 #[derive(Debug, Clone)]
 pub struct StepTiming {
     pub name: String,
     pub kernel: &'static str,
+    /// Where the step ran: `cpu`, `gpu`, or `cpu-fallback` for a GPU step run on the CPU.
+    pub device: &'static str,
     pub seconds: f64,
+    /// How it was timed: `wall` (CPU clock; for GPU steps around a submit-and-wait) or
+    /// `gpu-timestamp` (timestamp queries around the step's compute pass).
+    pub timer: &'static str,
+}
+
+/// Where a session runs the plan's GPU steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuMode {
+    /// The plan has no GPU step.
+    None,
+    /// On this adapter.
+    Adapter(AdapterDesc),
+    /// On the CPU, because of this (no adapter, or a build without the GPU backend).
+    CpuFallback(String),
 }
 
 /// Named output tensors, in plan order.
@@ -31,6 +54,13 @@ struct Binding {
 pub struct Session<'p> {
     weights: &'p [f32],
     steps: Vec<Prepared>,
+    /// Whether the GPU runs each step (false in CPU fallback).
+    on_gpu: Vec<bool>,
+    /// Whether each step is a GPU step of the plan (whoever runs it).
+    gpu_step: Vec<bool>,
+    mode: GpuMode,
+    #[cfg(feature = "gpu")]
+    gpu: Option<crate::gpu::GpuExec>,
     names: Vec<(String, &'static str)>,
     inputs: Vec<Binding>,
     outputs: Vec<Binding>,
@@ -51,8 +81,10 @@ impl<'p> Session<'p> {
             .map_err(|e| hetc_plan::PlanError::Invalid(format!("weight section is not aligned for f32: {e}")))?;
         let mut steps = Vec::with_capacity(meta.steps.len());
         let mut names = Vec::with_capacity(meta.steps.len());
+        // GPU-arena tensors sit after the CPU arena in fallback (see `prepare::region`).
+        let gpu_base = (meta.arena_bytes as usize).div_ceil(4);
         for (i, step) in meta.steps.iter().enumerate() {
-            let prepared = prepare(meta, step).map_err(|reason| RuntimeError::Step {
+            let prepared = prepare(meta, step, gpu_base).map_err(|reason| RuntimeError::Step {
                 step: i,
                 name: step.name.clone(),
                 kernel: step.kernel.name(),
@@ -65,8 +97,8 @@ impl<'p> Session<'p> {
             list.iter()
                 .map(|b| {
                     let t = &meta.tensors[b.tensor as usize];
-                    let region =
-                        region(t).map_err(|e| hetc_plan::PlanError::Invalid(format!("binding `{}`: {e}", b.name)))?;
+                    let region = region(t, gpu_base)
+                        .map_err(|e| hetc_plan::PlanError::Invalid(format!("binding `{}`: {e}", b.name)))?;
                     Ok(Binding { name: b.name.clone(), region, shape: t.shape.iter().map(|&d| d as usize).collect() })
                 })
                 .collect()
@@ -82,8 +114,42 @@ impl<'p> Session<'p> {
             .num_threads(threads)
             .build()
             .map_err(|e| RuntimeError::Threads { threads, reason: e.to_string() })?;
+        let gpu_step: Vec<bool> = meta.steps.iter().map(|s| s.device == Device::Gpu).collect();
+        let n_gpu = gpu_step.iter().filter(|&&g| g).count();
+        #[cfg(feature = "gpu")]
+        let mut gpu = None;
+        let mode = if n_gpu == 0 {
+            GpuMode::None
+        } else {
+            #[cfg(feature = "gpu")]
+            let opened = {
+                let regions: Vec<_> = steps.iter().map(|p: &Prepared| (p.inputs.clone(), p.outputs.clone())).collect();
+                crate::gpu::GpuExec::new(meta, w, options.adapter.as_deref(), &regions)
+            };
+            #[cfg(not(feature = "gpu"))]
+            let opened: Result<std::convert::Infallible, RuntimeError> = Err(RuntimeError::NoAdapter(
+                "this build of hetc has no GPU backend (the runtime's `gpu` feature)".into(),
+            ));
+            match (opened, options.fallback) {
+                #[cfg(feature = "gpu")]
+                (Ok(exec), _) => {
+                    let desc = exec.adapter().clone();
+                    gpu = Some(exec);
+                    GpuMode::Adapter(desc)
+                }
+                // Only a missing adapter falls back: a plan the adapter cannot run is an error.
+                (Err(RuntimeError::NoAdapter(reason)), Fallback::Cpu) => GpuMode::CpuFallback(reason),
+                (Err(RuntimeError::NoAdapter(reason)), Fallback::None) => {
+                    return Err(RuntimeError::NoGpu { steps: n_gpu, reason });
+                }
+                (Err(e), _) => return Err(e),
+            }
+        };
+        let on_gpu: Vec<bool> = gpu_step.iter().map(|&g| g && matches!(mode, GpuMode::Adapter(_))).collect();
         // A plan is untrusted: fail cleanly, rather than abort, if its arena cannot be had.
-        let arena_len = (meta.arena_bytes as usize).div_ceil(4);
+        // In CPU fallback the GPU arena is part of it.
+        let arena_len = gpu_base
+            + if matches!(mode, GpuMode::CpuFallback(_)) { (meta.gpu_arena_bytes as usize).div_ceil(4) } else { 0 };
         let mut arena = Vec::new();
         arena
             .try_reserve_exact(arena_len)
@@ -91,12 +157,62 @@ impl<'p> Session<'p> {
         arena.resize(arena_len, 0.0);
         // Likewise the kernels' scratch (im2col tiles), which they would otherwise grow with
         // an aborting allocation.
-        let scratch_len = steps.iter().map(|s| exec::scratch_len(s, threads)).max().unwrap_or(0);
+        let scratch_len = steps
+            .iter()
+            .zip(&on_gpu)
+            .filter(|(_, g)| !**g)
+            .map(|(s, _)| exec::scratch_len(s, threads))
+            .max()
+            .unwrap_or(0);
         let mut scratch = Vec::new();
         scratch.try_reserve_exact(scratch_len).map_err(|_| {
             RuntimeError::Memory(format!("cannot allocate {} bytes of kernel scratch", scratch_len as u128 * 4))
         })?;
-        Ok(Session { weights, steps, names, inputs, outputs, arena, scratch, pool, threads })
+        Ok(Session {
+            weights,
+            steps,
+            on_gpu,
+            gpu_step,
+            mode,
+            #[cfg(feature = "gpu")]
+            gpu,
+            names,
+            inputs,
+            outputs,
+            arena,
+            scratch,
+            pool,
+            threads,
+        })
+    }
+
+    /// Where the plan's GPU steps run.
+    pub fn gpu_mode(&self) -> &GpuMode {
+        &self.mode
+    }
+
+    /// Whether per-step GPU times come from timestamp queries.
+    pub fn gpu_timestamps(&self) -> bool {
+        #[cfg(feature = "gpu")]
+        {
+            self.gpu.as_ref().is_some_and(|g| g.has_timestamps())
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            false
+        }
+    }
+
+    /// Bytes of GPU memory this session holds (arena and weights).
+    pub fn gpu_memory_bytes(&self) -> u64 {
+        #[cfg(feature = "gpu")]
+        {
+            self.gpu.as_ref().map_or(0, |g| g.memory_bytes())
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            0
+        }
     }
 
     /// Names and shapes of the inputs, in plan order.
@@ -169,23 +285,71 @@ impl<'p> Session<'p> {
         mut timings: Option<&mut Vec<StepTiming>>,
     ) -> Result<Outputs, RuntimeError> {
         self.load_inputs(inputs)?;
-        let Session { weights, steps, names, arena, scratch, pool, threads, .. } = self;
+        #[cfg(feature = "gpu")]
+        let timestamps = self.gpu_timestamps();
+        let Session { weights, steps, names, arena, scratch, pool, threads, on_gpu, gpu_step, .. } = self;
+        #[cfg(feature = "gpu")]
+        let gpu = &mut self.gpu;
         let threads = *threads;
-        pool.install(|| {
-            crate::cpu::spin::with_awake_workers(threads, || {
+        let profile = timings.is_some();
+        #[cfg(feature = "gpu")]
+        if let Some(g) = gpu.as_mut() {
+            g.begin();
+        }
+        // Workers kept awake spin between CPU steps; while the GPU (or a software GPU such as
+        // lavapipe, which needs the cores) works they would only burn time, so a session that
+        // runs steps on the GPU lets them sleep.
+        let spin_threads = if on_gpu.iter().any(|&g| g) { 1 } else { threads };
+        let result: Result<(), RuntimeError> = pool.install(|| {
+            crate::cpu::spin::with_awake_workers(spin_threads, || {
                 for (i, step) in steps.iter().enumerate() {
-                    let start = timings.is_some().then(Instant::now);
-                    exec::execute(step, arena, weights, scratch, threads);
+                    let start = profile.then(Instant::now);
+                    let mut timer = "wall";
+                    if on_gpu[i] {
+                        #[cfg(feature = "gpu")]
+                        {
+                            let g = gpu.as_mut().ok_or_else(|| RuntimeError::Gpu("no GPU session".into()))?;
+                            let compute = !matches!(step.kernel, Kernel::Upload | Kernel::Download);
+                            let stamp = profile && timestamps && compute;
+                            g.step(i, arena, stamp, profile && !stamp)?;
+                            if stamp {
+                                timer = "gpu-timestamp";
+                            }
+                        }
+                    } else {
+                        exec::execute(step, arena, weights, scratch, threads);
+                    }
                     if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {
+                        let device = match (on_gpu[i], gpu_step[i]) {
+                            (true, _) => "gpu",
+                            (false, true) => "cpu-fallback",
+                            (false, false) => "cpu",
+                        };
                         t.push(StepTiming {
                             name: names[i].0.clone(),
                             kernel: names[i].1,
+                            device,
                             seconds: start.elapsed().as_secs_f64(),
+                            timer,
                         });
                     }
                 }
+                Ok(())
             })
         });
+        result?;
+        #[cfg(feature = "gpu")]
+        if let Some(g) = gpu.as_mut() {
+            let stamps = g.finish()?;
+            if let Some(t) = timings.as_deref_mut() {
+                for (step, seconds) in stamps {
+                    if let Some(entry) = t.get_mut(step) {
+                        entry.seconds = seconds;
+                    }
+                }
+            }
+        }
+        let _ = Kernel::Copy;
         Ok(self.collect_outputs())
     }
 }

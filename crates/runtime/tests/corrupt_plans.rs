@@ -159,7 +159,7 @@ fn exercise(what: &str, bytes: &[u8], input: Option<&Tensor>) -> Outcome {
         if arena > ARENA_CAP && refused_above().is_none_or(|limit| arena <= 2 * limit) {
             return Outcome::TooBig;
         }
-        let mut session = match Session::new(&plan, SessionOptions { threads: 1 }) {
+        let mut session = match Session::new(&plan, SessionOptions { threads: 1, ..Default::default() }) {
             Ok(s) => s,
             Err(e) => return Outcome::Unprepared(one_line(what, e)),
         };
@@ -222,7 +222,7 @@ fn good_plan_loads_runs_and_matches_reference() {
     let path = std::env::temp_dir().join(format!("hetc-corrupt-plans-{}.hplan", std::process::id()));
     std::fs::write(&path, &g.bytes).unwrap();
     let plan = Plan::from_file(&path).expect("the plan loads from a file");
-    let mut session = Session::new(&plan, SessionOptions { threads: 2 }).unwrap();
+    let mut session = Session::new(&plan, SessionOptions { threads: 2, ..Default::default() }).unwrap();
     let (name, _) = session.inputs()[0];
     let name = name.to_string();
     let out = session.run(&[(&name, &g.input)]).unwrap();
@@ -1174,7 +1174,9 @@ fn huge_arenas_fail_cleanly() {
         meta.tensors.push(filler);
         let bytes = raw_plan(&meta, &g.weights);
         let plan = Plan::from_bytes(&bytes).expect("the plan is structurally valid");
-        let result = catch_unwind(AssertUnwindSafe(|| Session::new(&plan, SessionOptions { threads: 1 }).map(|_| ())));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            Session::new(&plan, SessionOptions { threads: 1, ..Default::default() }).map(|_| ())
+        }));
         match result {
             Ok(Err(RuntimeError::Memory(msg))) => assert!(msg.contains(&arena.to_string()), "{msg}"),
             Ok(Err(e)) => panic!("arena of {arena} bytes: unexpected error {e}"),

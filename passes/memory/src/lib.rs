@@ -70,6 +70,18 @@ pub fn allocate(buffers: &[Buffer]) -> Allocation {
     }
 }
 
+/// Like [`allocate`], with every offset a multiple of `align` (a power of two of at least
+/// [`ALIGN`]), for memories whose bindings need it (the GPU arena: 256 bytes). Sizes are
+/// rounded up to `align`; the greedy placement puts every buffer at 0 or at the end of another,
+/// so offsets stay multiples of it.
+pub fn allocate_aligned(buffers: &[Buffer], align: u64) -> Allocation {
+    assert!(align.is_power_of_two() && align >= ALIGN, "alignment {align}");
+    let rounded: Vec<Buffer> = buffers.iter().map(|b| Buffer { size: b.size.div_ceil(align) * align, ..*b }).collect();
+    let a = allocate(&rounded);
+    debug_assert!(a.offsets.iter().all(|o| o % align == 0));
+    a
+}
+
 /// Greedy best fit in the given order: each buffer goes into the smallest gap between the
 /// already placed buffers it overlaps in time, or after them.
 fn place(buffers: &[Buffer], order: &[usize]) -> (Vec<u64>, u64) {

@@ -45,7 +45,7 @@ pub fn median(v: &mut [f64]) -> f64 {
 
 /// Compiles `graph` for the host CPU into plan bytes.
 pub fn compile_bytes(graph: &Graph, fusion: Fusion) -> Result<Vec<u8>> {
-    let plan = compile(graph, &CompileOptions { target: "host-cpu".into(), fusion })?;
+    let plan = compile(graph, &CompileOptions { target: "host-cpu".into(), fusion, ..Default::default() })?;
     Ok(plan.encode()?)
 }
 
@@ -62,7 +62,7 @@ pub struct Repeats {
 /// whole runs.
 pub fn time_plan(bytes: &[u8], threads: usize, rep: &Repeats) -> Result<(Vec<StepTime>, f64)> {
     let plan = Plan::from_bytes(bytes).context("cannot load the compiled plan")?;
-    let mut session = Session::new(&plan, SessionOptions { threads })?;
+    let mut session = Session::new(&plan, SessionOptions { threads, ..Default::default() })?;
     let inputs: Vec<(String, Tensor)> =
         session.inputs().iter().enumerate().map(|(i, (n, s))| (n.to_string(), synthetic(s, i as u64))).collect();
     let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();

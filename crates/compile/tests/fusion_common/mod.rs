@@ -196,7 +196,7 @@ pub fn compile(graph: &Graph, fusion: Fusion) -> Vec<u8> {
 pub fn run(graph: &Graph, fusion: Fusion, threads: usize) -> Vec<hetc_runtime::Tensor> {
     let bytes = compile(graph, fusion);
     let plan = Plan::from_bytes(&bytes).expect("plans load");
-    let mut session = Session::new(&plan, SessionOptions { threads }).expect("plans prepare");
+    let mut session = Session::new(&plan, SessionOptions { threads, ..Default::default() }).expect("plans prepare");
     let mut rng = Rng(7);
     let inputs: Vec<(String, hetc_runtime::Tensor)> = graph
         .inputs

@@ -5,7 +5,7 @@
 //! kernels can index without bounds surprises, and that no step's outputs overlap its inputs
 //! except where the kernel computes in place.
 
-use hetc_plan::{ConvAlgo, DType, Device, Kernel, PlanMeta, PoolKind, Step, Storage, TensorDesc};
+use hetc_plan::{ConvAlgo, DType, Kernel, PlanMeta, PoolKind, Step, Storage, TensorDesc};
 
 /// Where a tensor's `f32` elements are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,10 @@ fn shape(t: &TensorDesc) -> Vec<usize> {
     t.shape.iter().map(|&d| d as usize).collect()
 }
 
-pub fn region(t: &TensorDesc) -> Result<Region, String> {
+/// Where a tensor's elements are in the CPU's memory. GPU-arena tensors map to
+/// `gpu_base` (in elements) plus their offset: in CPU fallback the CPU arena is extended by
+/// the GPU arena; with a GPU, those regions only name GPU memory and are never touched here.
+pub fn region(t: &TensorDesc, gpu_base: usize) -> Result<Region, String> {
     if t.dtype != DType::F32 {
         return Err(format!("tensor `{}` is {:?}; the CPU computes in f32", t.name, t.dtype));
     }
@@ -46,7 +49,9 @@ pub fn region(t: &TensorDesc) -> Result<Region, String> {
     let (weight, offset) = match t.storage {
         Storage::Arena { offset } => (false, offset),
         Storage::Weight { offset } => (true, offset),
-        Storage::GpuArena { .. } => return Err(format!("tensor `{}` lives in GPU memory", t.name)),
+        Storage::GpuArena { offset } => {
+            return Ok(Region { weight: false, offset: gpu_base + (offset / 4) as usize, len });
+        }
     };
     Ok(Region { weight, offset: (offset / 4) as usize, len })
 }
@@ -90,17 +95,15 @@ fn may_alias(kernel: &Kernel, i: usize, n_inputs: usize) -> bool {
     }
 }
 
-pub fn prepare(meta: &PlanMeta, step: &Step) -> Result<Prepared, String> {
-    ensure!(
-        step.device == Device::Cpu,
-        "runs on the {}, which this runtime cannot drive yet (only CPU plans run)",
-        step.device.name()
-    );
+/// Checks `step` and finds its regions (GPU-arena tensors at `gpu_base`, see [`region`]).
+/// A GPU step is checked like a CPU step: its kernel is what its shaders compute, and what the
+/// CPU runs instead in fallback.
+pub fn prepare(meta: &PlanMeta, step: &Step, gpu_base: usize) -> Result<Prepared, String> {
     let t = |id: u32| &meta.tensors[id as usize];
     let in_shapes: Vec<Vec<usize>> = step.inputs.iter().map(|&i| shape(t(i))).collect();
     let out_shapes: Vec<Vec<usize>> = step.outputs.iter().map(|&i| shape(t(i))).collect();
-    let inputs = step.inputs.iter().map(|&i| region(t(i))).collect::<Result<Vec<_>, _>>()?;
-    let outputs = step.outputs.iter().map(|&i| region(t(i))).collect::<Result<Vec<_>, _>>()?;
+    let inputs = step.inputs.iter().map(|&i| region(t(i), gpu_base)).collect::<Result<Vec<_>, _>>()?;
+    let outputs = step.outputs.iter().map(|&i| region(t(i), gpu_base)).collect::<Result<Vec<_>, _>>()?;
     check_shapes(&step.kernel, &in_shapes, &out_shapes)?;
     // Memory safety: outputs are disjoint from each other, and from inputs unless in place.
     let mut in_place = None;
