@@ -134,16 +134,18 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
 /// ceiling (share of samples whose two half-minima agree within 10%).
 fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
     let start = Instant::now();
-    let cases = sweep::cases(sweep::FIT_SEED, MAX_FIT_CASES, &Default::default());
+    let cases = sweep::Draws::new(sweep::FIT_SEED, MAX_FIT_CASES, &Default::default());
+    let total = cases.limit();
     let rep = Repeats { target_s: 0.03, min_runs: 6, max_runs: 30 };
     let mut samples: Vec<StepTime> = Vec::new();
     let mut failed = 0;
-    for (i, case) in cases.iter().enumerate() {
+    for (i, case) in cases.enumerate() {
         let elapsed = start.elapsed().as_secs_f64();
-        if elapsed > budget {
+        // At least one case, however small the budget.
+        if elapsed > budget && !samples.is_empty() {
             break;
         }
-        progress(&format!("profile [{:>3}/{}] {:>5.1}/{:.0} s  {}", i + 1, cases.len(), elapsed, budget, case.label));
+        progress(&format!("profile [{:>3}/{}] {:>5.1}/{:.0} s  {}", i + 1, total, elapsed, budget, case.label));
         let bytes = match compile_bytes(&case.graph, case.fusion) {
             Ok(b) => b,
             Err(_) => {
@@ -162,7 +164,7 @@ fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
         eprintln!("note: {failed} drawn shapes did not compile and were skipped");
     }
     if samples.is_empty() {
-        bail!("the budget ended before any shape was measured; give a larger --budget");
+        bail!("no drawn shape could be compiled and measured");
     }
     let agree = samples.iter().filter(|s| s.halves_agree()).count() as f64 / samples.len() as f64;
     Ok((samples, agree))

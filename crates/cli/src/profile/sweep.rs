@@ -293,28 +293,59 @@ fn draw_other(r: &mut Rng, g: &mut G) -> Option<Case> {
     Some(Case { label, graph: g.take(y), fusion })
 }
 
-/// `count` cases drawn with `seed`, alternating convolutions and other ops (two to one, as
-/// convolutions dominate the models' time), skipping labels in `exclude` and repeats.
-pub fn cases(seed: u64, count: usize, exclude: &std::collections::HashSet<String>) -> Vec<Case> {
-    let mut r = Rng(seed | 1);
-    let mut out: Vec<Case> = Vec::new();
-    let mut seen = exclude.clone();
-    let mut attempts = 0;
-    while out.len() < count && attempts < count * 200 {
-        attempts += 1;
-        let mut g = G::new(r.next());
-        let case = if out.len() % 3 != 2 {
-            draw_conv(&mut r).and_then(|(c, m, hw, k, s, grp)| conv_case(&mut g, c, m, hw, k, s, grp))
-        } else {
-            draw_other(&mut r, &mut g)
-        };
-        if let Some(case) = case
-            && seen.insert(case.label.clone())
-        {
-            out.push(case);
-        }
+/// Cases drawn one by one with a seed, alternating convolutions and other ops (two to one,
+/// as convolutions dominate the models' time), skipping excluded labels and repeats. Drawn
+/// lazily: building a case makes its weights, which a sweep cut short by its budget should
+/// not pay for.
+pub struct Draws {
+    r: Rng,
+    seen: std::collections::HashSet<String>,
+    made: usize,
+    count: usize,
+}
+
+impl Draws {
+    pub fn new(seed: u64, count: usize, exclude: &std::collections::HashSet<String>) -> Draws {
+        Draws { r: Rng(seed | 1), seen: exclude.clone(), made: 0, count }
     }
-    out
+
+    /// How many cases the draw yields at most.
+    pub fn limit(&self) -> usize {
+        self.count
+    }
+}
+
+impl Iterator for Draws {
+    type Item = Case;
+
+    fn next(&mut self) -> Option<Case> {
+        // Out-of-bounds draws and repeats are retried; the bound only guards against a grid
+        // too small for `count`.
+        for _ in 0..200 {
+            if self.made >= self.count {
+                return None;
+            }
+            let r = &mut self.r;
+            let mut g = G::new(r.next());
+            let case = if self.made % 3 != 2 {
+                draw_conv(r).and_then(|(c, m, hw, k, s, grp)| conv_case(&mut g, c, m, hw, k, s, grp))
+            } else {
+                draw_other(r, &mut g)
+            };
+            if let Some(case) = case
+                && self.seen.insert(case.label.clone())
+            {
+                self.made += 1;
+                return Some(case);
+            }
+        }
+        None
+    }
+}
+
+/// The first `count` cases drawn with `seed` (see [`Draws`]).
+pub fn cases(seed: u64, count: usize, exclude: &std::collections::HashSet<String>) -> Vec<Case> {
+    Draws::new(seed, count, exclude).collect()
 }
 
 /// The labels of the first `count` fit-set cases (for excluding them from held-out sets).
