@@ -519,7 +519,7 @@ pub fn run_node_suite(processor: Processor) -> String {
 
     let unsupported: Vec<String> = cases
         .iter()
-        .filter(|c| c.outcome.category == Category::CpuUnsupported)
+        .filter(|c| c.outcome.category == Category::Unsupported)
         .map(|c| format!("{} {}", c.name, shorten(&c.outcome.reason)))
         .collect();
     unsupported.join("\n")
