@@ -443,7 +443,7 @@ fn run_suite(tests: &[NodeTest], processor: Processor) -> Vec<Outcome> {
 
 /// Counts per op type; a multi-node test counts under each of its op types. "errors" are
 /// compile errors, runtime errors and panics; "unsupported" are tests the CPU does not claim.
-pub fn print_table(cases: &[Case]) {
+fn print_table(cases: &[Case]) {
     // pass, wrong, errors, unsupported, import-refused, all-constant
     let mut rows: BTreeMap<&str, [usize; 6]> = BTreeMap::new();
     let mut totals: BTreeMap<Category, usize> = BTreeMap::new();
