@@ -197,6 +197,7 @@ fn corrupt(f: impl Fn(&mut hetc_plan::PlanMeta)) -> String {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn corrupt_gpu_plans_are_refused() {
     let cases: Vec<(&str, Box<dyn Fn(&mut hetc_plan::PlanMeta)>, &str)> = vec![
         ("shader text garbled", Box::new(|m| m.shaders[0].wgsl = "fn main( {".into()), "invalid"),

@@ -21,6 +21,7 @@ fn linear_pass(name: &str, total: usize, bindings: Vec<TensorId>, body: &str) ->
 
 /// Copies between a part `[outer, part, inner]` and the whole `[outer, whole, inner]` at
 /// `offset` along the middle axis; `into_whole` says which way.
+#[allow(clippy::too_many_arguments)]
 fn block_copy(
     name: &str,
     outer: usize,
@@ -101,6 +102,7 @@ pub fn slice(io: &StepIo, axes: &[SliceAxis]) -> Result<Vec<Pass>, String> {
     let st = wgsl::strides(x);
     let mut body = wgsl::unravel("i", y, "c");
     let mut terms = Vec::new();
+    #[allow(clippy::needless_range_loop)]
     for d in 0..y.len() {
         match axes.iter().find(|a| a.axis as usize == d) {
             Some(a) => terms.push(format!("u32({} + i32(c{d}) * {}) * {}u", a.start, a.step, st[d])),
