@@ -79,6 +79,12 @@ pub fn cpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
 /// and inputs and constants live where they are needed: they are placed but never computed.
 pub fn gpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorType]) -> Result<(), String> {
     cpu_supports(op, inputs, outputs).map_err(|e| e.replace("the CPU", "the GPU"))?;
+    // WebGPU cannot bind an empty buffer range.
+    if !matches!(op, Op::Input | Op::Constant(_))
+        && inputs.iter().flatten().copied().chain(outputs.iter()).any(|t| t.shape.contains(&0))
+    {
+        return Err("empty tensors (WebGPU binds no empty buffer)".into());
+    }
     let rank = inputs.first().copied().flatten().map_or(0, |t| t.rank());
     match op {
         Op::Conv(_) | Op::FusedConv(_) | Op::ConvTranspose(_) | Op::FusedConvTranspose(_) | Op::Pool(_)
@@ -86,7 +92,10 @@ pub fn gpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
         {
             Err(format!("{}-D {} (the GPU kernels are 1-D and 2-D)", rank.saturating_sub(2), op.name()))
         }
-        Op::Resize(r) => crate::gpu::kernel_supported(&hetc_plan::Kernel::Resize(crate::lower::resize_params(r))),
+        Op::Resize(r) => match (inputs.first().copied().flatten(), outputs.first()) {
+            (Some(x), Some(y)) => crate::gpu::resize_exact(&crate::lower::resize_params(r), &x.shape, &y.shape),
+            _ => Err("Resize without input or output".into()),
+        },
         Op::GlobalPool(_) | Op::InstanceNorm(_) | Op::FusedInstanceNorm(_) if rank < 3 => {
             Err(format!("{}-D {} has no GPU kernel", rank, op.name()))
         }

@@ -346,7 +346,7 @@ impl<'p> Session<'p> {
         #[cfg(feature = "gpu")]
         if let Some(g) = gpu.as_mut() {
             let stamps = g.finish()?;
-            if let Some(t) = timings.as_deref_mut() {
+            if let Some(t) = timings {
                 for (step, seconds) in stamps {
                     if let Some(entry) = t.get_mut(step) {
                         entry.seconds = seconds;

@@ -27,15 +27,22 @@ pub struct Tile {
 
 pub const LARGE: Tile = Tile { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 pub const SMALL: Tile = Tile { bm: 32, bn: 32, bk: 16, tm: 2, tn: 2 };
+pub const TINY: Tile = Tile { bm: 16, bn: 16, bk: 16, tm: 1, tn: 1 };
 
-/// Fewer large tiles than this and the problem uses the small tile, to keep enough workgroups
-/// in flight on a large GPU.
-const MIN_LARGE_TILES: usize = 256;
+/// A tile is used only if the problem has at least this many of it (else the next smaller
+/// one), to keep enough workgroups in flight on a large GPU (132 SMs on an H200).
+const MIN_TILES: usize = 128;
 
 /// The tile for an `m x n` product over `batches`.
 pub fn choose_tile(m: usize, n: usize, batches: usize) -> Tile {
-    let tiles = m.div_ceil(LARGE.bm) * n.div_ceil(LARGE.bn) * batches;
-    if tiles < MIN_LARGE_TILES { SMALL } else { LARGE }
+    let tiles = |t: Tile| m.div_ceil(t.bm) * n.div_ceil(t.bn) * batches;
+    if tiles(LARGE) >= 2 * MIN_TILES {
+        LARGE
+    } else if tiles(SMALL) >= MIN_TILES {
+        SMALL
+    } else {
+        TINY
+    }
 }
 
 /// A tiled product's shapes and its three WGSL functions.
@@ -56,6 +63,9 @@ impl TiledGemm {
         let (wgx, wgy) = (bn / tn, bm / tm);
         let threads = wgx * wgy;
         let (m, n, k) = (self.m, self.n, self.k);
+        if (bm * bk) % threads != 0 || (bn * bk) % threads != 0 {
+            return Err(format!("tile {tile:?} does not split evenly over {threads} threads"));
+        }
         if m == 0 || n == 0 || k == 0 || self.batches == 0 {
             return Err(format!("empty product {m}x{k} by {k}x{n}"));
         }
@@ -69,6 +79,7 @@ impl TiledGemm {
         }
         let check_a = if m % bm == 0 && k % bk == 0 { "true" } else { "gm < M && gk < K" };
         let check_b = if n % bn == 0 && k % bk == 0 { "true" } else { "gk < K && gn < N" };
+        let unrolled = Unrolled::new(tile, threads, check_a, check_b);
         let wgsl = format!(
             "{bindings}\
 const M = {m}u;
@@ -89,54 +100,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let z = wid.z;
     let m0 = wid.y * BM;
     let n0 = wid.x * BN;
-    var acc: array<f32, {acc_len}>;
+{acc_decl}
     for (var k0 = 0u; k0 < K; k0 += BK) {{
-        for (var e = li; e < BM * BK; e += {threads}u) {{
-            let mm = e / BK;
-            let kk = e % BK;
-            let gm = m0 + mm;
-            let gk = k0 + kk;
-            var v = 0.0f;
-            if ({check_a}) {{ v = load_a(z, gm, gk); }}
-            As[kk * BM + mm] = v;
-        }}
-        for (var e = li; e < BN * BK; e += {threads}u) {{
-            let kk = e / BN;
-            let nn = e % BN;
-            let gk = k0 + kk;
-            let gn = n0 + nn;
-            var v = 0.0f;
-            if ({check_b}) {{ v = load_b(z, gk, gn); }}
-            Bs[kk * BN + nn] = v;
-        }}
+{load_a}
+{load_b}
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {{
-            var a: array<f32, {tm}>;
-            var b: array<f32, {tn}>;
-            for (var r = 0u; r < TM; r++) {{ a[r] = As[kk * BM + lid.y + r * WGY]; }}
-            for (var c = 0u; c < TN; c++) {{ b[c] = Bs[kk * BN + lid.x + c * WGX]; }}
-            for (var r = 0u; r < TM; r++) {{
-                for (var c = 0u; c < TN; c++) {{
-                    acc[r * TN + c] = acc[r * TN + c] + a[r] * b[c];
-                }}
-            }}
+{inner}
         }}
         workgroupBarrier();
     }}
-    for (var r = 0u; r < TM; r++) {{
-        for (var c = 0u; c < TN; c++) {{
-            let gm = m0 + lid.y + r * WGY;
-            let gn = n0 + lid.x + c * WGX;
-            if (gm < M && gn < N) {{ store(z, gm, gn, acc[r * TN + c]); }}
-        }}
-    }}
+{stores}
 }}
 ",
             bindings = wgsl::bindings(self.bindings),
             functions = self.functions,
+            acc_decl = unrolled.acc_decl,
+            load_a = unrolled.load_a,
+            load_b = unrolled.load_b,
+            inner = unrolled.inner,
+            stores = unrolled.stores,
             a_len = bm * bk,
             b_len = bn * bk,
-            acc_len = tm * tn,
         );
         Ok(Pass {
             name: format!("{}_tiled{bm}x{bn}", self.name),
@@ -146,6 +131,77 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             workgroups: [gx as u32, gy as u32, self.batches as u32],
             bindings: ids,
         })
+    }
+}
+
+/// The tiled kernel's per-thread work written out statement by statement: accumulators and
+/// operands are scalars (`acc_r_c`, `a_r`, `b_c`), so that no driver keeps them in indexed
+/// (spilled) memory, and each thread's tile loads are straight-line code.
+struct Unrolled {
+    acc_decl: String,
+    load_a: String,
+    load_b: String,
+    inner: String,
+    stores: String,
+}
+
+impl Unrolled {
+    fn new(t: Tile, threads: usize, check_a: &str, check_b: &str) -> Unrolled {
+        use std::fmt::Write;
+        let Tile { bm, bn, bk, tm, tn } = t;
+        let mut acc_decl = String::new();
+        for r in 0..tm {
+            for c in 0..tn {
+                writeln!(acc_decl, "    var acc_{r}_{c} = 0.0f;").unwrap();
+            }
+        }
+        // Every thread loads the same number of elements (the tiles are multiples of the
+        // thread count), so the loads need no loop.
+        let mut load_a = String::new();
+        for j in 0..(bm * bk).div_ceil(threads) {
+            writeln!(
+                load_a,
+                "        {{ let e = li + {}u; let mm = e / BK; let kk = e % BK; let gm = m0 + mm; let gk = k0 + kk;
+                 var v = 0.0f; if ({check_a}) {{ v = load_a(z, gm, gk); }} As[kk * BM + mm] = v; }}",
+                j * threads
+            )
+            .unwrap();
+        }
+        let mut load_b = String::new();
+        for j in 0..(bn * bk).div_ceil(threads) {
+            writeln!(
+                load_b,
+                "        {{ let e = li + {}u; let kk = e / BN; let nn = e % BN; let gk = k0 + kk; let gn = n0 + nn;
+                 var v = 0.0f; if ({check_b}) {{ v = load_b(z, gk, gn); }} Bs[kk * BN + nn] = v; }}",
+                j * threads
+            )
+            .unwrap();
+        }
+        let mut inner = String::new();
+        for r in 0..tm {
+            writeln!(inner, "            let a_{r} = As[kk * BM + lid.y + {}u];", r * (bm / tm)).unwrap();
+        }
+        for c in 0..tn {
+            writeln!(inner, "            let b_{c} = Bs[kk * BN + lid.x + {}u];", c * (bn / tn)).unwrap();
+        }
+        for r in 0..tm {
+            for c in 0..tn {
+                writeln!(inner, "            acc_{r}_{c} = fma(a_{r}, b_{c}, acc_{r}_{c});").unwrap();
+            }
+        }
+        let mut stores = String::new();
+        for r in 0..tm {
+            for c in 0..tn {
+                writeln!(
+                    stores,
+                    "    {{ let gm = m0 + lid.y + {}u; let gn = n0 + lid.x + {}u; if (gm < M && gn < N) {{ store(z, gm, gn, acc_{r}_{c}); }} }}",
+                    r * (bm / tm),
+                    c * (bn / tn)
+                )
+                .unwrap();
+            }
+        }
+        Unrolled { acc_decl, load_a, load_b, inner, stores }
     }
 }
 

@@ -22,6 +22,7 @@ use crate::CompileError;
 use hetc_plan::{Device, Dispatch, GpuWork, Kernel, PlanMeta, Shader, TensorId};
 use std::collections::HashMap;
 
+pub use movement::resize_exact;
 pub use wgsl::{LINEAR_WG, MAX_GROUPS_PER_DIM};
 
 /// One dispatch of a generated kernel, with its shader text.

@@ -21,6 +21,7 @@ fn linear_pass(name: &str, total: usize, bindings: Vec<TensorId>, body: &str) ->
 
 /// Copies between a part `[outer, part, inner]` and the whole `[outer, whole, inner]` at
 /// `offset` along the middle axis; `into_whole` says which way.
+#[allow(clippy::too_many_arguments)]
 fn block_copy(
     name: &str,
     outer: usize,
@@ -101,6 +102,7 @@ pub fn slice(io: &StepIo, axes: &[SliceAxis]) -> Result<Vec<Pass>, String> {
     let st = wgsl::strides(x);
     let mut body = wgsl::unravel("i", y, "c");
     let mut terms = Vec::new();
+    #[allow(clippy::needless_range_loop)]
     for d in 0..y.len() {
         match axes.iter().find(|a| a.axis as usize == d) {
             Some(a) => terms.push(format!("u32({} + i32(c{d}) * {}) * {}u", a.start, a.step, st[d])),
@@ -183,8 +185,72 @@ fn affine_coord(coord: CoordTransform, scale: f64, in_len: usize, out_len: usize
     }
 }
 
-pub fn resize(io: &StepIo, p: &ResizeParams) -> Result<Vec<Pass>, String> {
+/// Whether the kernel's `f32` source coordinates pick the same taps as the reference's `f64`
+/// ones for these shapes (they do for the usual integral and power-of-two scales; a scale
+/// like 3.5 from `sizes` can round the other way at a tie, so such a Resize stays on the CPU).
+pub fn resize_exact(p: &ResizeParams, x: &[usize], y: &[usize]) -> Result<(), String> {
     resize_supported(p)?;
+    if x.len() != y.len() {
+        return Err("Resize changes rank".into());
+    }
+    for d in 0..x.len() {
+        let scale = if p.scales.is_empty() {
+            y[d] as f64 / x[d].max(1) as f64
+        } else {
+            p.scales.get(d).copied().unwrap_or(1.0) as f64
+        };
+        if (scale - 1.0).abs() <= 1e-9 && x[d] == y[d] {
+            continue;
+        }
+        let ratio = y[d] as f64 / x[d].max(1) as f64;
+        if p.mode == ResizeMode::Nearest && ratio > 1.0 && ratio.fract() != 0.0 {
+            return Err(format!("nearest Resize by the non-integral factor {ratio} on axis {d} has no GPU kernel"));
+        }
+        let (a, b) = affine_coord(p.coord, scale, x[d], y[d]);
+        let (a32, b32) = (a as f32, b as f32);
+        for o in 0..y[d] {
+            let exact = a * o as f64 + b;
+            let approx = o as f32 * a32 + b32;
+            // The taps each computes: the index read (nearest) or the floor and weight (linear).
+            let len = x[d] as i64;
+            let pick = |x: f64| -> (i64, f64) {
+                let f = x.floor();
+                let q = x - f;
+                match p.mode {
+                    ResizeMode::Linear => (f as i64, q),
+                    _ => {
+                        let up = match p.nearest {
+                            NearestMode::RoundPreferFloor => q > 0.5,
+                            NearestMode::RoundPreferCeil => q >= 0.5,
+                            NearestMode::Floor => false,
+                            NearestMode::Ceil => q > 0.0,
+                        };
+                        ((f as i64 + up as i64).clamp(0, len - 1), 0.0)
+                    }
+                }
+            };
+            let (ie, we) = pick(exact);
+            let (ia, wa) = pick(approx as f64);
+            // A linear tap whose weight rounds to 0 or 1 reads the same value either way.
+            let same = if p.mode == ResizeMode::Linear {
+                (ie == ia && (we - wa).abs() < 1e-5)
+                    || (ie + 1 == ia && we > 1.0 - 1e-5 && wa < 1e-5)
+                    || (ia + 1 == ie && wa > 1.0 - 1e-5 && we < 1e-5)
+            } else {
+                ie == ia
+            };
+            if !same {
+                return Err(format!(
+                    "Resize scale {scale} on axis {d}: f32 source coordinates round differently from the reference"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn resize(io: &StepIo, p: &ResizeParams) -> Result<Vec<Pass>, String> {
+    resize_exact(p, &io.ins[0], &io.outs[0])?;
     let (x, y) = (&io.ins[0], &io.outs[0]);
     let r = x.len();
     let st = wgsl::strides(x);

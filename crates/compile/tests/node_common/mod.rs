@@ -443,7 +443,7 @@ fn run_suite(tests: &[NodeTest], processor: Processor) -> Vec<Outcome> {
 
 /// Counts per op type; a multi-node test counts under each of its op types. "errors" are
 /// compile errors, runtime errors and panics; "unsupported" are tests the CPU does not claim.
-pub fn print_table(cases: &[Case]) {
+fn print_table(cases: &[Case]) {
     // pass, wrong, errors, unsupported, import-refused, all-constant
     let mut rows: BTreeMap<&str, [usize; 6]> = BTreeMap::new();
     let mut totals: BTreeMap<Category, usize> = BTreeMap::new();
@@ -519,7 +519,7 @@ pub fn run_node_suite(processor: Processor) -> String {
 
     let unsupported: Vec<String> = cases
         .iter()
-        .filter(|c| c.outcome.category == Category::CpuUnsupported)
+        .filter(|c| c.outcome.category == Category::Unsupported)
         .map(|c| format!("{} {}", c.name, shorten(&c.outcome.reason)))
         .collect();
     unsupported.join("\n")
