@@ -78,7 +78,7 @@ fn print_report(r: &FusionReport) {
 }
 
 pub fn run(args: &CompileArgs) -> Result<()> {
-    let catalog = crate::targets::catalog()?;
+    let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     let kernels = crate::targets::gpu_kernels();
     let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())

@@ -110,7 +110,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.gpu_share_max) {
         bail!("--gpu-share-max must be between 0 and 1, got {}", args.gpu_share_max);
     }
-    let catalog = crate::targets::catalog()?;
+    let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     let options = import_options(&args.input_shapes)?;
     let model =

@@ -18,13 +18,23 @@ pub struct TargetsArgs {
 
 /// The built-in targets with this build's code tables and this machine's host targets.
 pub fn catalog() -> Result<Catalog> {
+    catalog_probing(true)
+}
+
+/// The catalog for work on target `name`: the wgpu adapter is probed only for `host` (probing
+/// starts the Vulkan loader and its drivers, which is slow and may print to stderr).
+pub fn catalog_for(name: &str) -> Result<Catalog> {
+    catalog_probing(name == "host")
+}
+
+fn catalog_probing(probe_gpu: bool) -> Result<Catalog> {
     // The GPU table is what the WGSL generators implement; `host` gains its GPU when the
     // runtime finds an adapter (the one a session would pick by default or by HETC_ADAPTER).
     let code = CodeTables::new()
         .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
         .with(HETC_GPU, Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports)));
     let mut host = HostInfo::detect();
-    host.gpu = host_gpu();
+    host.gpu = if probe_gpu { host_gpu() } else { None };
     Catalog::builtin(&code, &host).context("cannot load the built-in targets")
 }
 
