@@ -48,7 +48,7 @@ pub fn predictor_for(target: &str, profile: Option<&Path>) -> Result<Predictor> 
             "target `{target}` needs a measured profile: run `hetc profile --out host.profile.toml` and pass --profile"
         );
     }
-    let catalog = crate::targets::catalog()?;
+    let catalog = crate::targets::catalog_for(target)?;
     let t = catalog.get(target).with_context(|| format!("unknown target `{target}`"))?;
     let (cpu, _) = t.cpu();
     let f =

@@ -35,7 +35,7 @@ pub struct SupportArgs {
 }
 
 pub fn run(args: &SupportArgs) -> Result<()> {
-    let catalog = crate::targets::catalog()?;
+    let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     // Name errors before the (possibly slow) import.
     for name in args.processors.iter().flatten().filter(|s| !s.is_empty()) {
