@@ -143,15 +143,10 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         crate::outln!("predicted latency: {:.3} ms ({threads} threads, profile {})", total / 1e3, path.display());
     }
     let bytes = plan.encode()?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-        let stem = if stem == "model" {
-            args.model.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()).unwrap_or(stem)
-        } else {
-            stem
-        };
-        PathBuf::from(format!("{stem}.hplan"))
-    });
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.hplan", crate::partition::model_name(&args.model))));
     std::fs::write(&output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
     let m = &plan.meta.memory;
     crate::outln!(

@@ -95,9 +95,9 @@ struct OpRow {
 }
 
 /// The model's name: its folder for the model-zoo layout (`resnet18/model.onnx`), else the
-/// file stem.
-fn model_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+/// file stem (`model` when the path has none). `hetc compile` names its default output by it.
+pub fn model_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     if stem == "model"
         && let Some(dir) = path.parent().and_then(Path::file_name)
     {

@@ -76,8 +76,8 @@ pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg) -> Res
 /// time for its bytes.
 pub fn fill_predictions(meta: &mut PlanMeta, placed: &Placed, cost: &TargetCost<'_>) {
     let mut seen = std::collections::HashSet::new();
-    let tensors = meta.tensors.clone();
-    for step in &mut meta.steps {
+    let PlanMeta { steps, tensors, .. } = meta;
+    for step in steps {
         step.predicted_us = match step.kernel {
             Kernel::Upload | Kernel::Download => {
                 let bytes: u64 = step.outputs.iter().map(|&t| tensors[t as usize].byte_size().unwrap_or(0)).sum();
