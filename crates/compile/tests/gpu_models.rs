@@ -8,64 +8,21 @@
 //! `scripts/test.sh` does.
 
 use hetc_compile::{CompileOptions, Strategy, compile};
-use hetc_onnx::{ImportOptions, import_file};
 use hetc_plan::Device;
 use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-/// Input shapes to give on import.
-type Shapes = &'static [(&'static str, &'static [usize])];
+mod models_common;
 
-const MODELS: &[(&str, Shapes)] = &[
-    ("digits_resnet", &[]),
-    ("mobilenet_v2_imagenet", &[]),
-    ("resnet18", &[]),
-    ("resnet50", &[]),
-    ("vgg16", &[]),
-    ("yolov2", &[]),
-    ("tiny_yolov2", &[]),
-    ("regnet_x_1_6gf", &[]),
-    ("fast_style_transfer", &[]),
-    ("retinaface_mnet025", &[]),
-    ("posenet_mnv1", &[]),
-    ("ppocrv4_det", &[("x", &[1, 3, 640, 640])]),
-];
+use models_common::{MODELS, check, import, read_pb, shared_models};
 
-fn shared_models() -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models"));
-    assert!(p.exists(), "{} is missing: the tests need the shared assets beside the repo", p.display());
-    p
-}
-
-fn read_pb(path: &Path) -> Tensor {
-    use prost::Message;
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let proto = hetc_onnx::proto::TensorProto::decode(bytes.as_slice()).expect("a TensorProto");
-    let t = hetc_onnx::tensor_from_proto(&proto, path.parent().unwrap()).expect("a valid tensor");
-    Tensor { shape: t.shape().to_vec(), data: t.to_f32_vec() }
-}
-
-/// Largest error relative to the tolerance's scale.
-fn check(name: &str, set: &str, out: &Tensor, reference: &Tensor) -> f32 {
-    assert_eq!(out.shape, reference.shape, "{name} {set}: shape");
-    let scale = reference.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let mut worst = 0.0f32;
-    for (i, (a, b)) in out.data.iter().zip(&reference.data).enumerate() {
-        let err = (a - b).abs();
-        assert!(err <= 1e-3 * scale, "{name} {set}: element {i} is {a}, reference {b} (tolerance {})", 1e-3 * scale);
-        worst = worst.max(err / scale);
-    }
-    worst
-}
+/// The tolerance: max |out - ref| <= TOLERANCE x max(1, max |ref|).
+const TOLERANCE: f32 = 1e-3;
 
 fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
     let dir = shared_models().join(name);
-    let mut options = ImportOptions::default();
-    for (n, d) in shapes {
-        options.input_shapes.insert(n.to_string(), d.to_vec());
-    }
-    let model = import_file(dir.join("model.onnx"), &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let model = import(name, shapes);
     let options = CompileOptions { target: "host".into(), strategy: Strategy::Gpu, ..Default::default() };
     let plan = compile(&model.graph, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let on_gpu = plan.meta.steps.iter().filter(|s| s.device == Device::Gpu && s.gpu.is_some()).count();
@@ -103,7 +60,7 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
         eprintln!("{name} {label}: run in {:.2} s", start.elapsed().as_secs_f64());
         for (k, (_, out)) in outputs.iter().enumerate() {
             let reference = read_pb(&set.join(format!("output_{k}.pb")));
-            let worst = check(name, &label, out, &reference);
+            let worst = check(name, &label, out, &reference, TOLERANCE);
             eprintln!("{name} {label} output {k}: max error {worst:.2e} of max(1, max|ref|)");
         }
     }

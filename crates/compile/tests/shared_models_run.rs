@@ -5,62 +5,19 @@
 //! and against the fused plan's outputs.
 
 use hetc_compile::{CompileOptions, Fusion, compile};
-use hetc_onnx::{ImportOptions, import_file};
 use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Input shapes to give on import.
-type Shapes = &'static [(&'static str, &'static [usize])];
+mod models_common;
 
-const MODELS: &[(&str, Shapes)] = &[
-    ("digits_resnet", &[]),
-    ("mobilenet_v2_imagenet", &[]),
-    ("resnet18", &[]),
-    ("resnet50", &[]),
-    ("vgg16", &[]),
-    ("yolov2", &[]),
-    ("tiny_yolov2", &[]),
-    ("regnet_x_1_6gf", &[]),
-    ("fast_style_transfer", &[]),
-    ("retinaface_mnet025", &[]),
-    ("posenet_mnv1", &[]),
-    ("ppocrv4_det", &[("x", &[1, 3, 640, 640])]),
-];
+use models_common::{MODELS, check, import, read_pb, shared_models};
 
-fn shared_models() -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/models"));
-    assert!(p.exists(), "{} is missing: the tests need the shared assets beside the repo", p.display());
-    p
-}
-
-fn read_pb(path: &Path) -> Tensor {
-    use prost::Message;
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let proto = hetc_onnx::proto::TensorProto::decode(bytes.as_slice()).expect("a TensorProto");
-    let t = hetc_onnx::tensor_from_proto(&proto, path.parent().unwrap()).expect("a valid tensor");
-    Tensor { shape: t.shape().to_vec(), data: t.to_f32_vec() }
-}
-
-/// Largest error relative to the tolerance's scale.
-fn check(name: &str, set: &str, out: &Tensor, reference: &Tensor) -> f32 {
-    assert_eq!(out.shape, reference.shape, "{name} {set}: shape");
-    let scale = reference.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let mut worst = 0.0f32;
-    for (i, (a, b)) in out.data.iter().zip(&reference.data).enumerate() {
-        let err = (a - b).abs();
-        assert!(err <= 1e-4 * scale, "{name} {set}: element {i} is {a}, reference {b} (tolerance {})", 1e-4 * scale);
-        worst = worst.max(err / scale);
-    }
-    worst
-}
+/// The tolerance: max |out - ref| <= TOLERANCE x max(1, max |ref|).
+const TOLERANCE: f32 = 1e-4;
 
 fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
     let dir = shared_models().join(name);
-    let mut options = ImportOptions::default();
-    for (n, d) in shapes {
-        options.input_shapes.insert(n.to_string(), d.to_vec());
-    }
-    let model = import_file(dir.join("model.onnx"), &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let model = import(name, shapes);
     let plan = compile(&model.graph, &CompileOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let bytes = plan.encode().unwrap();
     let unfused = compile(&model.graph, &CompileOptions { fusion: Fusion::None, ..Default::default() })
@@ -95,12 +52,12 @@ fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
             .then(|| unfused_session.run(&feeds).unwrap_or_else(|e| panic!("{name} unfused: {e}")));
         for (k, (_, out)) in outputs.iter().enumerate() {
             let reference = read_pb(&set.join(format!("output_{k}.pb")));
-            let worst = check(name, &label, out, &reference);
+            let worst = check(name, &label, out, &reference, TOLERANCE);
             eprintln!("{name} {label} output {k}: max error {worst:.2e} of max(1, max|ref|)");
             if let Some(unfused) = &unfused_outputs {
                 let (_, u) = &unfused[k];
-                let worst = check(&format!("{name} unfused"), &label, u, &reference);
-                let vs_fused = check(&format!("{name} fused vs unfused"), &label, out, u);
+                let worst = check(&format!("{name} unfused"), &label, u, &reference, TOLERANCE);
+                let vs_fused = check(&format!("{name} fused vs unfused"), &label, out, u, TOLERANCE);
                 eprintln!("{name} unfused {label} output {k}: max error {worst:.2e}, vs fused {vs_fused:.2e}");
             }
         }
