@@ -2,15 +2,14 @@
 //! target of `hetc targets`.
 
 use crate::inspect::import_options;
-use crate::placing::{self, Placed, StrategyArg};
+use crate::placing::{self, Placed, SplitOptions, StrategyArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hetc_compile::{CompileOptions, Fusion, FusionReport, compile_placed};
+use hetc_compile::{CompileError, CompileOptions, CompiledPlan, Fusion, FusionReport, compile_placed};
 use hetc_ir::Graph;
 use hetc_onnx::import_file;
 use hetc_partition::{CostModel, TargetCost};
 use hetc_target::CheckOptions;
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -44,6 +43,24 @@ pub struct CompileArgs {
     /// target's cost model predicts it fastest, transfers counted).
     #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
     strategy: StrategyArg,
+    /// Largest share of a split op the GPU may take (`op`, `chain`, `auto`): headroom for the
+    /// user interface.
+    #[arg(long, value_name = "SHARE")]
+    gpu_share_max: Option<f64>,
+    /// Split every op that can be split (`op`: one at a time, `chain`/`auto`: in chains), with
+    /// these GPU shares in turn, whatever the cost model predicts: for tests and measurement.
+    #[arg(long, value_name = "SHARES", value_delimiter = ',')]
+    force_split: Option<Vec<f64>>,
+    /// Give every split this GPU share instead of the chosen one (ratio sweeps).
+    #[arg(long, value_name = "SHARE")]
+    split_share: Option<f64>,
+    /// `auto` on `host`: timed runs of each candidate plan (CPU only, GPU, layer, chain); the
+    /// fastest median is kept. 0 keeps the predicted choice without measuring.
+    #[arg(long, default_value_t = 7, value_name = "RUNS")]
+    measure_runs: usize,
+    /// Worker threads of the measured runs (default: all cores).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    measure_threads: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -94,31 +111,29 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         FusionArg::None => Fusion::None,
         FusionArg::Egg => Fusion::Egg,
     };
-    // Placement happens on the graph as lowered (fused), inside the compiler.
-    let placed: RefCell<Option<Result<Placed>>> = RefCell::new(None);
-    let place = |g: &Graph| {
-        let result = placing::place(g, &cost, args.strategy);
-        let placement = result.as_ref().map(|p| p.placement.clone()).unwrap_or_default();
-        *placed.borrow_mut() = Some(result);
-        placement
+    if args.strategy.max_chain().is_none()
+        && (args.force_split.is_some() || args.split_share.is_some() || args.gpu_share_max.is_some())
+    {
+        bail!("--gpu-share-max, --force-split and --split-share need --strategy op, chain or auto");
+    }
+    let split =
+        SplitOptions { gpu_share_max: args.gpu_share_max, force: args.force_split.clone(), share: args.split_share };
+    let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &cost, strategy, &split);
+    let measure = args.strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
+    let (mut plan, report, placed) = if measure {
+        crate::autotune::fastest(&compile_with, args.measure_runs, args.measure_threads)?
+    } else {
+        compile_with(args.strategy)?
     };
-    let compiled = compile_placed(
-        &model.graph,
-        &CompileOptions { target: args.target.clone(), fusion, ..Default::default() },
-        &place,
-    );
-    // A placement error explains a compile error that follows from it, so it goes first.
-    let placed = match placed.into_inner() {
-        Some(p) => Some(p.with_context(|| format!("cannot place {} on {}", args.model.display(), args.target))?),
-        None => None,
-    };
-    let (mut plan, report) =
-        compiled.with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
     // The stand-in model's host figures are read off this machine and are no predictor; host
     // plans get measured predictions from `--profile` instead.
     if let Some(p) = placed.as_ref().filter(|_| !args.target.starts_with("host")) {
         placing::fill_predictions(&mut plan.meta, p, &cost);
-        let total: f64 = plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum();
+        let total: f64 = match &p.coexec {
+            // Split parts overlap: the search's objective counts each split once.
+            Some((c, _)) => c.predicted_us,
+            None => plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum(),
+        };
         crate::outln!("predicted latency: {:.3} ms ({})", total / 1e3, cost.label());
         if let Some(l) = &p.layer {
             let c: Vec<String> = l
@@ -134,6 +149,18 @@ pub fn run(args: &CompileArgs) -> Result<()> {
                 .collect();
             crate::outln!("layer placement: chose {} ({})", l.chosen, c.join(", "));
         }
+    }
+    if let Some((c, parts)) = placed.as_ref().and_then(|p| p.coexec.as_ref()) {
+        let s = c.stats();
+        crate::outln!(
+            "co-execution: {} ops split ({} by height, {} by channels) in {} splits, {} ops chained; layer placement alone {:.3} ms",
+            parts.len(),
+            s.split_height,
+            s.split_channels,
+            c.chains.len(),
+            s.chained,
+            c.layer_us / 1e3
+        );
     }
     if let Some(path) = &args.profile {
         let p = crate::predict::load_profile(path)?;
@@ -179,4 +206,35 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One compiled candidate: the plan, the fusion report and the placement behind it.
+pub type Compiled = (CompiledPlan, Option<FusionReport>, Option<Placed>);
+
+/// Compiles `graph` placed by `strategy`.
+fn compile_once(
+    args: &CompileArgs,
+    graph: &Graph,
+    fusion: Fusion,
+    cost: &TargetCost<'_>,
+    strategy: StrategyArg,
+    split: &SplitOptions,
+) -> Result<Compiled> {
+    // Placement happens on the graph as lowered (fused), inside the compiler.
+    let mut placed: Option<Placed> = None;
+    let mut place = |g: &Graph| -> Result<hetc_compile::Placed, CompileError> {
+        let p = placing::place(g, cost, strategy, split).map_err(|e| {
+            CompileError::Placement(format!("cannot place {} on {}: {e:#}", args.model.display(), args.target))
+        })?;
+        let out = hetc_compile::Placed { graph: p.graph.clone(), placement: p.placement.clone() };
+        placed = Some(p);
+        Ok(out)
+    };
+    let (plan, report) = compile_placed(
+        graph,
+        &CompileOptions { target: args.target.clone(), fusion, ..Default::default() },
+        &mut place,
+    )
+    .with_context(|| format!("cannot compile {} for {}", args.model.display(), args.target))?;
+    Ok((plan, report, placed))
 }

@@ -2,6 +2,7 @@
 //!
 //! Every failure prints one line, `error: <cause>`, and exits with status 2.
 
+mod autotune;
 mod bench;
 mod compile;
 mod device;

@@ -1,11 +1,16 @@
-//! Placement for `hetc compile --strategy cpu|gpu|layer` on any target: which processor runs
-//! each node of the fused graph, decided from the target's support tables and, for `layer`,
-//! the target's cost model (hetc-partition). Steps get the cost model's predicted times.
+//! Placement for `hetc compile --strategy cpu|gpu|layer|op|chain|auto` on any target: which
+//! processor runs each node of the fused graph, decided from the target's support tables and,
+//! from `layer` on, the target's cost model (hetc-partition). `op`, `chain` and `auto` may
+//! split ops between the processors (CoDL's co-execution): the graph is then rewritten into
+//! parts ([`hetc_partition::materialize`]). Steps get the cost model's predicted times.
 
 use anyhow::{Result, bail};
 use hetc_compile::Placement;
 use hetc_ir::{Graph, Op};
-use hetc_partition::{CostModel, LayerPlacement, TargetCost, place_layers};
+use hetc_partition::{
+    CoexecOptions, CoexecPlan, CostModel, LayerPlacement, SplitPart, TargetCost, force_coexec, materialize,
+    place_coexec, place_layers,
+};
 use hetc_plan::{Device, Kernel, PlanMeta};
 use std::collections::HashMap;
 
@@ -19,19 +24,56 @@ pub enum StrategyArg {
     /// Each op on the processor the cost model prefers, counting transfers; never predicted
     /// slower than the CPU alone or the GPU with fallback.
     Layer,
+    /// `layer`, then single ops split between the CPU and the GPU where the cost model
+    /// predicts it pays (CoDL's hybrid-dimension partitioning).
+    Op,
+    /// `layer`, then chains of split ops that share data only at their ends (CoDL's operator
+    /// chains); single splits are chains of one.
+    Chain,
+    /// The fastest predicted granularity. The chain search starts from the layer placement,
+    /// which starts from the best single processor, and accepts only predicted gains, so this
+    /// is `chain`.
+    Auto,
+}
+
+impl StrategyArg {
+    /// Longest chain the co-execution search may build (`None`: no splits).
+    pub fn max_chain(self) -> Option<usize> {
+        match self {
+            StrategyArg::Op => Some(1),
+            StrategyArg::Chain | StrategyArg::Auto => Some(hetc_partition::coexec::MAX_CHAIN),
+            _ => None,
+        }
+    }
+}
+
+/// Co-execution options of `hetc compile`.
+#[derive(Debug, Clone, Default)]
+pub struct SplitOptions {
+    /// Largest GPU share of a split (1 when unset).
+    pub gpu_share_max: Option<f64>,
+    /// Split every op that can be split, with these GPU shares in turn, whatever the cost model
+    /// predicts (testing and measurement).
+    pub force: Option<Vec<f64>>,
+    /// Replace the GPU share of every chosen split by this one (ratio sweeps).
+    pub share: Option<f64>,
 }
 
 /// A placement with what the cost model predicts for it.
 pub struct Placed {
+    /// The graph with split ops rewritten into parts, when the placement splits any.
+    pub graph: Option<Graph>,
     pub placement: Placement,
     /// Predicted time of each placed node on its device, microseconds, by node name.
     pub node_us: HashMap<String, f64>,
-    /// The layer search's result (`--strategy layer`).
+    /// The layer search's result (`--strategy layer` and finer).
     pub layer: Option<LayerPlacement>,
+    /// The co-execution plan and the ops it split (`--strategy op|chain|auto`).
+    pub coexec: Option<(CoexecPlan, Vec<SplitPart>)>,
 }
 
 /// Places every compute node of `graph` by `strategy`.
-pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg) -> Result<Placed> {
+pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, split: &SplitOptions) -> Result<Placed> {
     if strategy != StrategyArg::Cpu && !cost.has_gpu() {
         bail!("the target has no GPU that hetc's WGSL kernels can drive; use --strategy cpu");
     }
@@ -51,7 +93,7 @@ pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg) -> Res
                 }
             }
         }
-        StrategyArg::Layer => {
+        StrategyArg::Layer | StrategyArg::Op | StrategyArg::Chain | StrategyArg::Auto => {
             let l = place_layers(graph, cost)?;
             for &(id, d) in &l.devices {
                 if d == Device::Gpu && !matches!(graph.node(id).op, Op::Reshape(_)) {
@@ -61,14 +103,39 @@ pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg) -> Res
             layer = Some(l);
         }
     }
-    let placement = Placement { devices };
-    let mut node_us = HashMap::new();
-    for id in graph.node_ids().filter(|&id| graph.node(id).op.is_compute()) {
-        if let Ok(t) = cost.node_us(graph, id, placement.device(id)) {
-            node_us.insert(graph.node(id).name.clone(), t);
+    let mut coexec = None;
+    let mut rewritten = None;
+    if let (Some(max_chain), Some(l)) = (strategy.max_chain(), layer.as_ref()) {
+        let share_max = split.gpu_share_max.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&share_max) {
+            bail!("--gpu-share-max must be between 0 and 1, got {share_max}");
+        }
+        let mut plan = match &split.force {
+            Some(shares) => force_coexec(graph, cost, l, shares, max_chain)?,
+            None => place_coexec(graph, cost, l, CoexecOptions { max_chain, gpu_share_max: share_max })?,
+        };
+        if let Some(s) = split.share {
+            if !(s > 0.0 && s < 1.0) {
+                bail!("--split-share must be strictly between 0 and 1, got {s}");
+            }
+            plan.chains.iter_mut().for_each(|c| c.gpu_share = s);
+        }
+        if !plan.chains.is_empty() {
+            let g = materialize(graph, &plan, cost)?;
+            devices = g.devices.iter().filter(|(_, d)| **d == Device::Gpu).map(|(&id, &d)| (id, d)).collect();
+            coexec = Some((plan, g.parts));
+            rewritten = Some(g.graph);
         }
     }
-    Ok(Placed { placement, node_us, layer })
+    let placement = Placement { devices };
+    let lowered = rewritten.as_ref().unwrap_or(graph);
+    let mut node_us = HashMap::new();
+    for id in lowered.node_ids().filter(|&id| lowered.node(id).op.is_compute()) {
+        if let Ok(t) = cost.node_us(lowered, id, placement.device(id)) {
+            node_us.insert(lowered.node(id).name.clone(), t);
+        }
+    }
+    Ok(Placed { graph: rewritten, placement, node_us, layer, coexec })
 }
 
 /// Fills each step's predicted time from the cost model: a compute step takes its node's

@@ -6,6 +6,9 @@ pub enum CompileError {
     Unsupported { processor: String, count: usize, list: String },
     #[error("node `{node}`: {reason}")]
     Node { node: String, reason: String },
+    /// The caller's placement (a cost model's search) failed.
+    #[error("placement: {0}")]
+    Placement(String),
     #[error("internal compiler error: {0}")]
     Internal(String),
     #[error(transparent)]

@@ -26,7 +26,7 @@ pub mod support;
 mod transfers;
 
 pub use error::CompileError;
-pub use placement::{Placement, Strategy};
+pub use placement::{Placed, Placement, Strategy};
 pub use support::Processor;
 
 pub use hetc_pass_fusion::FusionReport;
@@ -99,15 +99,16 @@ pub fn compile_with_report(
     options: &CompileOptions,
 ) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
     let strategy = options.strategy;
-    compile_placed(graph, options, &|g: &Graph| Placement::from_strategy(g, strategy))
+    compile_placed(graph, options, &mut |g: &Graph| Ok(Placed::new(Placement::from_strategy(g, strategy))))
 }
 
 /// Compiles `graph` with the placement `place` computes on the graph as lowered (after
-/// fusion, whose node ids it must use).
+/// fusion, whose node ids it must use). `place` may also rewrite the graph (co-execution
+/// splits ops into parts); the plan is then lowered from its graph.
 pub fn compile_placed(
     graph: &Graph,
     options: &CompileOptions,
-    place: &dyn Fn(&Graph) -> Placement,
+    place: &mut dyn FnMut(&Graph) -> Result<Placed, CompileError>,
 ) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
     // Unsupported ops are reported against the model as the user wrote it.
     support::check(graph, Processor::Cpu)?;
@@ -119,7 +120,11 @@ pub fn compile_placed(
             (Cow::Owned(fused), Some(report))
         }
     };
-    let placement = place(&graph);
+    let Placed { graph: rewritten, placement } = place(&graph)?;
+    let graph = match rewritten {
+        Some(g) => Cow::Owned(g),
+        None => graph,
+    };
     let misplaced = placement.unsupported(&graph);
     if !misplaced.is_empty() {
         return Err(CompileError::Unsupported {

@@ -21,6 +21,20 @@ pub enum Strategy {
     Gpu,
 }
 
+/// What a placement callback of [`crate::compile_placed`] returns: the devices, and the graph
+/// to lower instead of the one it was given, if it rewrote it.
+#[derive(Debug, Clone, Default)]
+pub struct Placed {
+    pub graph: Option<Graph>,
+    pub placement: Placement,
+}
+
+impl Placed {
+    pub fn new(placement: Placement) -> Placed {
+        Placed { graph: None, placement }
+    }
+}
+
 /// The device of every IR node; nodes not in the map run on the CPU.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement {

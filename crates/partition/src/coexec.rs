@@ -65,6 +65,15 @@ struct Splittable {
     /// Along height: the window's extent and stride along it, and the output height.
     height: Option<Window>,
     channels: Option<ChannelInput>,
+    /// Output channels (the extent of a channel split).
+    out_channels: usize,
+}
+
+/// Where a split of `extent` rows or channels with GPU share `share` cuts: the GPU takes
+/// `0..cut`, the CPU `cut..extent`. Shared by the search and [`crate::materialize`], so that
+/// what is predicted is what is built.
+pub fn split_point(extent: usize, share: f64) -> usize {
+    (share * extent as f64).round().clamp(0.0, extent as f64) as usize
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,9 +114,11 @@ fn splittable(graph: &Graph, id: NodeId) -> Splittable {
     };
     let pointwise =
         || Window { extent: 1, stride: 1, pad_top: 0, pad_bottom: 0, out_rows: out.shape[2], in_rows: out.shape[2] };
+    let out_channels = out.shape.get(1).copied().unwrap_or(0);
     let conv = |c: &hetc_ir::ops::Conv| {
         let in_c = input.as_ref().map_or(0, |t| t.shape[1]);
         Splittable {
+            out_channels,
             height: if rank4 { window(&c.kernel, &c.strides, &c.dilations, &c.pads) } else { None },
             channels: if c.group == 1 {
                 Some(ChannelInput::All)
@@ -123,12 +134,24 @@ fn splittable(graph: &Graph, id: NodeId) -> Splittable {
         // A residual is a second input, read part by part like the output is written.
         Op::FusedConv(f) => conv(&f.conv),
         Op::Pool(p) if rank4 => Splittable {
-            height: window(&p.kernel, &p.strides, &p.dilations, &p.pads),
+            // With `ceil_mode` a bottom part's last window may overhang the padding, which an
+            // average pool counting padding would count; such pools split along channels only.
+            height: if p.ceil_mode { None } else { window(&p.kernel, &p.strides, &p.dilations, &p.pads) },
             channels: Some(ChannelInput::Own),
+            out_channels,
         },
-        Op::GlobalPool(_) if rank4 => Splittable { height: None, channels: Some(ChannelInput::Own) },
-        Op::Gemm(_) | Op::FusedGemm(_) if out.rank() == 2 => {
-            Splittable { height: None, channels: Some(ChannelInput::All) }
+        Op::GlobalPool(_) if rank4 => Splittable { height: None, channels: Some(ChannelInput::Own), out_channels },
+        // Only a constant weight matrix is cut along its outputs.
+        Op::Gemm(_) | Op::FusedGemm(_)
+            if out.rank() == 2
+                && graph
+                    .inputs_of(id)
+                    .get(1)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|b| matches!(graph.node(b.node).op, Op::Constant(_))) =>
+        {
+            Splittable { height: None, channels: Some(ChannelInput::All), out_channels }
         }
         Op::Unary(_) | Op::ElementwiseChain(_) | Op::Binary(_) if rank4 => {
             // Every operand must be the output's shape or constant along the split axes.
@@ -137,7 +160,7 @@ fn splittable(graph: &Graph, id: NodeId) -> Splittable {
                 t.shape == out.shape || matches!(graph.node(v.node).op, Op::Constant(_))
             });
             if ok {
-                Splittable { height: Some(pointwise()), channels: Some(ChannelInput::Own) }
+                Splittable { height: Some(pointwise()), channels: Some(ChannelInput::Own), out_channels }
             } else {
                 Splittable::default()
             }
@@ -283,6 +306,11 @@ impl<'a> Model<'a> {
         let mut input_need = [1.0 - share, share];
         match dim {
             Dim::Channels => {
+                // Both processors must get channels (the chain keeps the channel count).
+                let c = self.split[end - 1].out_channels;
+                if !(1..c).contains(&split_point(c, share)) {
+                    return None;
+                }
                 op_shares.iter_mut().for_each(|s| *s = [1.0 - share, share]);
                 if self.split[start].channels == Some(ChannelInput::All) {
                     input_need = [1.0, 1.0];
@@ -292,7 +320,7 @@ impl<'a> Model<'a> {
                 // Rows of each op's output each part computes, from the last op backwards:
                 // the GPU takes the top rows, the CPU the rest.
                 let last = self.split[end - 1].height.expect("checked");
-                let gpu_rows = (share * last.out_rows as f64).round() as usize;
+                let gpu_rows = split_point(last.out_rows, share);
                 let mut rows = [last.out_rows - gpu_rows, gpu_rows];
                 if rows.contains(&0) {
                     return None;
@@ -429,6 +457,49 @@ pub fn place_coexec(
         devices: devices.iter().map(|&d| DEVICES[d]).collect(),
         chains,
         predicted_us: current,
+        layer_us,
+        cost_model: cost.label(),
+    })
+}
+
+/// A co-execution plan that splits every op it can, whatever the cost model predicts: for
+/// testing that split plans compute what the model does. From op to op it takes the longest
+/// valid chain (up to `max_chain` ops), along height and along channels in turn where both
+/// are valid, with GPU shares taken in turn from `shares`.
+pub fn force_coexec(
+    graph: &Graph,
+    cost: &dyn CostModel,
+    layer: &LayerPlacement,
+    shares: &[f64],
+    max_chain: usize,
+) -> Result<CoexecPlan, PartitionError> {
+    let model = Model::new(graph, cost)?;
+    let n = model.problem.len();
+    let devices: Vec<usize> = layer.devices.iter().map(|&(_, d)| dev(d)).collect();
+    let layer_us = model.evaluate(&devices, &[]);
+    let shares: Vec<f64> = shares.iter().copied().filter(|s| *s > 0.0 && *s < 1.0).collect();
+    let mut chains: Vec<Chain> = Vec::new();
+    let mut i = 0;
+    while i < n && !shares.is_empty() {
+        let k = chains.len();
+        let share = shares[k % shares.len()];
+        let dims = if k % 2 == 0 { [Dim::Height, Dim::Channels] } else { [Dim::Channels, Dim::Height] };
+        let found = (i + 1..=(i + max_chain.max(1)).min(n))
+            .rev()
+            .find_map(|end| dims.iter().find_map(|&dim| model.chain(i, end, dim, share)));
+        match found {
+            Some(chain) => {
+                i = chain.end;
+                chains.push(chain);
+            }
+            None => i += 1,
+        }
+    }
+    Ok(CoexecPlan {
+        ops: model.problem.ops.clone(),
+        devices: devices.iter().map(|&d| DEVICES[d]).collect(),
+        predicted_us: model.evaluate(&devices, &chains),
+        chains,
         layer_us,
         cost_model: cost.label(),
     })

@@ -12,15 +12,19 @@
 //!   search over op and window flips; never worse than the best single-processor candidate.
 //! - [`coexec`]: CoDL's intra-operator co-execution on top of a layer placement: ops and
 //!   chains of ops split along height or channels with a GPU share, data sharing counted.
+//! - [`materialize`]: a co-execution plan as a graph of ordinary ops on sub-tensors (each
+//!   split's GPU part, CPU part and merge) with the device of every node, for the compiler.
 
 pub mod coexec;
 pub mod cost;
 mod error;
 pub mod layer;
+pub mod materialize;
 pub mod problem;
 
-pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, place_coexec};
+pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, force_coexec, place_coexec};
 pub use cost::{CostModel, SplitTime, TargetCost};
 pub use error::PartitionError;
 pub use layer::{Candidate, LayerPlacement, place_layers};
+pub use materialize::{SplitGraph, SplitPart, materialize};
 pub use problem::Problem;

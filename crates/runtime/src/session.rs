@@ -322,6 +322,12 @@ impl<'p> Session<'p> {
                             }
                         }
                     } else {
+                        // GPU work recorded so far runs while the CPU computes this step:
+                        // this is what co-executes the GPU and CPU parts of a split op.
+                        #[cfg(feature = "gpu")]
+                        if let Some(g) = gpu.as_mut() {
+                            g.flush();
+                        }
                         exec::execute(step, arena, weights, scratch, step_threads[i]);
                     }
                     if let (Some(t), Some(start)) = (timings.as_deref_mut(), start) {

@@ -124,6 +124,32 @@ fn flops_per_cycle(features: &[String]) -> Figure {
     Figure::estimate(value, format!("{why}; two FMA pipes per core assumed"))
 }
 
+/// The stand-in cost model's peak for the host's GPU. wgpu does not report one, so it is an
+/// estimate from the adapter's kind until `hetc profile` measures the kernels: a software
+/// adapter (lavapipe) computes on the CPU's cores, so it gets the CPU's peak; a hardware GPU a
+/// labelled guess of its class.
+fn gpu_peak(device_type: &str, cpu_peak: Option<&Figure>) -> Figure {
+    match (device_type, cpu_peak) {
+        ("Cpu", Some(cpu)) => Figure {
+            value: cpu.value,
+            quality: Quality::Estimate,
+            source: Vec::new(),
+            derivation: Some(
+                "a software adapter (e.g. lavapipe) runs shaders on the CPU's cores: the CPU's peak".into(),
+            ),
+        },
+        ("DiscreteGpu", _) => Figure::guess(
+            10000.0,
+            "guess: a discrete GPU's FP32 peak is of the order of 10 TFLOP/s; run `hetc profile` to measure",
+        ),
+        ("IntegratedGpu", _) => Figure::guess(
+            1000.0,
+            "guess: an integrated GPU's FP32 peak is of the order of 1 TFLOP/s; run `hetc profile` to measure",
+        ),
+        _ => Figure::guess(100.0, "guess: unknown adapter kind; run `hetc profile` to measure"),
+    }
+}
+
 /// `host-cpu` (the CPU only) or `host` (the CPU and, when the build has one, the GPU).
 pub fn host_target(name: &str, info: &HostInfo, code: &CodeTables) -> TargetDesc {
     let ghz = info.mhz.unwrap_or(0.0) / 1000.0;
@@ -157,7 +183,7 @@ pub fn host_target(name: &str, info: &HostInfo, code: &CodeTables) -> TargetDesc
         }],
         features: info.features.clone(),
         gpu: None,
-        peak_gflops: peak,
+        peak_gflops: peak.clone(),
         peak_int8_tops: None,
         dispatch_us: Some(Figure::guess(1.0, "guess: one step of hetc's CPU runtime, no measurement yet")),
         support: SupportRef::Code(HETC_CPU.into()),
@@ -183,7 +209,7 @@ pub fn host_target(name: &str, info: &HostInfo, code: &CodeTables) -> TargetDesc
                         api: vec![gpu.backend.clone()],
                         preferred_data: None,
                     }),
-                    peak_gflops: None,
+                    peak_gflops: Some(gpu_peak(&gpu.device_type, peak.as_ref())),
                     peak_int8_tops: None,
                     dispatch_us: Some(Figure::estimate(
                         50.0,

@@ -329,6 +329,12 @@ impl GpuExec {
             .map_err(|e| gpu_err(format!("waiting for the GPU: {e}")))
     }
 
+    /// Submits what is recorded without waiting: the GPU works on it while the CPU runs the
+    /// steps that follow (co-execution). Cheap when nothing is recorded.
+    pub fn flush(&mut self) {
+        self.submit();
+    }
+
     /// Starts a run: forgets the previous run's timestamps.
     pub fn begin(&mut self) {
         self.stamped.clear();
