@@ -1,4 +1,5 @@
-//! AVX-512 products with a fused epilogue for pointwise and grouped convolutions.
+//! AVX-512 and AVX2+FMA products with a fused epilogue for pointwise and grouped
+//! convolutions.
 //!
 //! A pointwise (1x1, stride 1, unpadded) convolution is, per image and group, the product
 //! `out[M, N] = W[M, K] · X[K, N]` of the weights with the input planes (`N` pixels). A
@@ -20,6 +21,10 @@
 //! `gemm` crate, whose packed, cache-blocked loops run them faster. With several threads,
 //! (image, group, channel block, pixel block) items are split statically over the threads,
 //! each with its own part of the scratch buffer.
+//!
+//! On CPUs without AVX-512, the same plan (chunks, 64-pixel tiles, packing, dot-product
+//! tails, threads) runs with the AVX2+FMA microkernels of [`avx2`]: each 6 x 64 block is
+//! computed as 6 x 16 register blocks (12 of the 16 registers hold accumulators).
 
 use hetc_plan::Activation;
 
@@ -45,7 +50,35 @@ pub(crate) fn pointwise(
         if !pointwise_covers(p) {
             return false;
         }
-        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads);
+        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx512);
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (p, x, w, bias, out, accumulate, act, scratch, threads);
+        false
+    }
+}
+
+/// [`pointwise`] with the AVX2+FMA microkernels, if [`pointwise_covers_avx2`]; same contract.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pointwise_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+    act: Activation,
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !pointwise_covers_avx2(p) {
+            return false;
+        }
+        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx2);
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -73,10 +106,23 @@ pub(crate) fn pointwise_geometry_covers(p: &Conv2d) -> bool {
 const GEMM_MIN_MK: usize = 512;
 const GEMM_MIN_PIXELS: usize = 128;
 
+/// Whether [`pointwise_avx2`] computes this pointwise convolution: on a CPU with AVX2 and
+/// FMA, where [`pointwise_geometry_covers_avx2`].
+pub(crate) fn pointwise_covers_avx2(p: &Conv2d) -> bool {
+    super::simd256::available() && pointwise_geometry_covers_avx2(p)
+}
+
+/// [`pointwise_covers_avx2`] on a CPU with AVX2 and FMA: the geometry's part of the
+/// decision (the same bound as for AVX-512: large products go to `gemm`).
+pub(crate) fn pointwise_geometry_covers_avx2(p: &Conv2d) -> bool {
+    pointwise_geometry_covers(p)
+}
+
 /// Scratch elements [`pointwise`] uses for this (pointwise) geometry.
 pub(crate) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
+    // The AVX-512 and AVX2 forms share the plan, and so the scratch.
     #[cfg(target_arch = "x86_64")]
-    if pointwise_covers(p) {
+    if pointwise_covers(p) || pointwise_covers_avx2(p) {
         return x86::pointwise_scratch_len(p, threads);
     }
     let _ = (p, threads);
@@ -89,9 +135,16 @@ pub(crate) fn grouped_applies(p: &Conv2d) -> bool {
     grouped_geometry_applies(p) && super::simd512::available()
 }
 
-/// [`grouped_applies`] on a CPU with AVX-512: the geometry's part of the decision.
+/// [`grouped_applies`] (and [`grouped_avx2_applies`]) on a CPU with the extension: the
+/// geometry's part of the decision.
 pub(crate) fn grouped_geometry_applies(p: &Conv2d) -> bool {
     p.group > 1 && p.c / p.group > 1
+}
+
+/// Whether [`grouped_avx2`] computes this convolution: as [`grouped_applies`], on a CPU with
+/// AVX2 and FMA.
+pub(crate) fn grouped_avx2_applies(p: &Conv2d) -> bool {
+    grouped_geometry_applies(p) && super::simd256::available()
 }
 
 /// `out = act(conv(x, w) + bias + (accumulate ? out : 0))` for a convolution that
@@ -114,7 +167,35 @@ pub(crate) fn grouped(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads);
+        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx512);
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, w, bias, out, accumulate, act, scratch, threads);
+        false
+    }
+}
+
+/// [`grouped`] with the AVX2+FMA microkernels, if [`grouped_avx2_applies`]; same contract.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grouped_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+    act: Activation,
+    scratch: &mut Vec<f32>,
+    threads: usize,
+) -> bool {
+    if !grouped_avx2_applies(p) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx2);
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -127,12 +208,15 @@ pub(crate) fn grouped(
 /// Scratch elements [`grouped`] uses for this geometry.
 pub(crate) fn grouped_scratch_len(p: &Conv2d, threads: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if grouped_applies(p) {
+    if grouped_applies(p) || grouped_avx2_applies(p) {
         return x86::grouped_scratch_len(p, threads);
     }
     let _ = (p, threads);
     0
 }
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -207,6 +291,17 @@ mod x86 {
         pub epi: Epi,
         /// Copy each input tile to the worker's buffer first (see [`packs`]).
         pub pack: bool,
+        /// The microkernels that run it.
+        pub simd: Simd,
+    }
+
+    /// The instruction set of a product's microkernels.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(crate) enum Simd {
+        /// [`kernel`], [`dot`], [`pack_tile`] (16 lanes).
+        Avx512,
+        /// Their AVX2+FMA forms in [`super::avx2`] (8 lanes).
+        Avx2,
     }
 
     // SAFETY: a `Product` is only a description; whoever runs it from several threads gives
@@ -252,6 +347,7 @@ mod x86 {
         act: Activation,
         scratch: &mut Vec<f32>,
         threads: usize,
+        simd: Simd,
     ) {
         let pix = p.oh * p.ow;
         let (cg, mg) = (p.c / p.group, p.m / p.group);
@@ -280,6 +376,7 @@ mod x86 {
                     accumulate,
                     epi,
                     pack,
+                    simd,
                 }
             })
             .collect();
@@ -372,6 +469,7 @@ mod x86 {
         act: Activation,
         scratch: &mut Vec<f32>,
         threads: usize,
+        simd: Simd,
     ) {
         let (cg, mg, pix, plane) = (p.c / p.group, p.m / p.group, p.oh * p.ow, p.h * p.w);
         let kdim = cg * p.kh * p.kw;
@@ -416,6 +514,7 @@ mod x86 {
                     accumulate,
                     epi,
                     pack: false,
+                    simd,
                 };
                 // SAFETY: the job's `mg` output rows of `len` pixels (stride `pix`) are this
                 // item's block, written by this worker only; `w` rows and the unfolded tile
@@ -471,7 +570,11 @@ mod x86 {
                     let mut k0 = 0;
                     while k0 < g.k {
                         let k1 = g.k.min(k0 + kc);
-                        pack_tile(g.x.add(k0 * g.ldx + jc), g.ldx, k1 - k0, je - jc, pbuf.as_mut_ptr());
+                        let (src, rows, cols, dst) = (g.x.add(k0 * g.ldx + jc), k1 - k0, je - jc, pbuf.as_mut_ptr());
+                        match g.simd {
+                            Simd::Avx512 => pack_tile(src, g.ldx, rows, cols, dst),
+                            Simd::Avx2 => super::avx2::pack_tile(src, g.ldx, rows, cols, dst),
+                        }
                         let ks = Steps { k0, k1, first: k0 == 0, last: k1 == g.k };
                         blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, |_| (pbuf.as_ptr(), NT));
                         k0 = k1;
@@ -511,11 +614,11 @@ mod x86 {
     /// from the residual (or zero), the others from the partial sums in the output, and the
     /// last one applies the epilogue.
     #[derive(Clone, Copy)]
-    struct Steps {
-        k0: usize,
-        k1: usize,
-        first: bool,
-        last: bool,
+    pub(super) struct Steps {
+        pub k0: usize,
+        pub k1: usize,
+        pub first: bool,
+        pub last: bool,
     }
 
     /// Every (6-channel block, 64-pixel tile) of rows `i0..i1`, columns `jc..je`, channel
@@ -544,6 +647,13 @@ mod x86 {
             let mut j = jc;
             while j < je {
                 let tw = NT.min(je - j);
+                if g.simd == Simd::Avx2 {
+                    let (xt, ldx) = src(j);
+                    // SAFETY: as below; the CPU supports AVX2 and FMA (the product's `simd`).
+                    unsafe { super::avx2::tile(g, i, mr, j, tw, xt, ldx, ks) };
+                    j += tw;
+                    continue;
+                }
                 let nv = tw.div_ceil(16);
                 let last = lane_mask(0, tw - (nv - 1) * 16);
                 let (xt, ldx) = src(j);
@@ -571,7 +681,10 @@ mod x86 {
                 }
                 j += tw;
             }
-            if let Some(t) = tail {
+            if let Some(t) = tail.filter(|_| g.simd == Simd::Avx2) {
+                // SAFETY: as below; the CPU supports AVX2 and FMA (the product's `simd`).
+                unsafe { super::avx2::dot(g, i, mr, t.j, t.len, t.cols) };
+            } else if let Some(t) = tail {
                 // SAFETY: rows `i..i+mr`, columns `t.j..t.j+t.len` of the block, whose
                 // transposed input columns are at `t.cols` (caller's contract).
                 unsafe {
@@ -793,11 +906,25 @@ mod tests {
         }
     }
 
+    /// A product entry point ([`pointwise`], [`grouped`] or their AVX2 forms).
+    pub(super) type Kernel =
+        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], bool, Activation, &mut Vec<f32>, usize) -> bool;
+
     #[test]
-    fn matches_naive() {
-        if !crate::cpu::kernels::simd512::available() {
-            return;
+    fn avx512_matches_naive() {
+        if crate::cpu::kernels::simd512::available() {
+            check_kernel(pointwise, pointwise_covers);
         }
+    }
+
+    #[test]
+    fn avx2_matches_naive() {
+        if crate::cpu::kernels::simd256::available() {
+            check_kernel(pointwise_avx2, pointwise_covers_avx2);
+        }
+    }
+
+    fn check_kernel(kernel: Kernel, covers: fn(&Conv2d) -> bool) {
         let mut rng = Rng::new(31);
         let cases = [
             geom(1, 1, 1, 1, 1, 1),
@@ -825,6 +952,12 @@ mod tests {
             geom(1, 129, 10, 13, 128, 1),
             geom(1, 257, 3, 43, 131, 1),
             geom(1, 260, 13, 11, 270, 1),
+            // 8-lane edges: 8, 9, 15, 17 and 20 pixels; 7 input and output channels
+            geom(1, 7, 2, 4, 7, 1),
+            geom(1, 10, 3, 3, 9, 1),
+            geom(1, 9, 3, 5, 11, 1),
+            geom(2, 7, 1, 17, 13, 1),
+            geom(1, 150, 4, 5, 140, 1),
         ];
         let acts = [
             Activation::Identity,
@@ -848,8 +981,8 @@ mod tests {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
                     let mut scratch = Vec::new();
                     let done =
-                        in_pool(threads, || pointwise(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
-                    assert_eq!(done, pointwise_covers(&p));
+                        in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
+                    assert_eq!(done, covers(&p));
                     if !done {
                         continue;
                     }
@@ -937,10 +1070,20 @@ mod grouped_tests {
     }
 
     #[test]
-    fn matches_naive() {
-        if !crate::cpu::kernels::simd512::available() {
-            return;
+    fn avx512_matches_naive() {
+        if crate::cpu::kernels::simd512::available() {
+            check_kernel(grouped);
         }
+    }
+
+    #[test]
+    fn avx2_matches_naive() {
+        if crate::cpu::kernels::simd256::available() {
+            check_kernel(grouped_avx2);
+        }
+    }
+
+    fn check_kernel(kernel: super::tests::Kernel) {
         let mut rng = Rng::new(41);
         let cases = [
             // RegNet-like: 24 channels per group, stride 1 and 2
@@ -953,11 +1096,15 @@ mod grouped_tests {
             geom(1, 10, 21, 19, 15, 5, 2, 1, [2; 4], 5),
             // more pixels than one unfolded tile
             geom(1, 64, 40, 40, 32, 3, 1, 1, [1; 4], 2),
+            // tiny planes, 7 channels per group, 5 and 9 output channels per group
+            geom(1, 14, 3, 3, 10, 3, 1, 1, [1; 4], 2),
+            geom(1, 21, 5, 7, 27, 3, 2, 1, [1; 4], 3),
+            geom(2, 16, 2, 2, 16, 3, 2, 1, [1; 4], 2),
         ];
         let acts =
             [Activation::Identity, Activation::Relu, Activation::Clip { min: -0.3, max: 0.4 }, Activation::Sigmoid];
         for p in cases {
-            assert!(grouped_applies(&p), "{p:?}");
+            assert!(grouped_geometry_applies(&p), "{p:?}");
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.c / p.group * p.kh * p.kw);
             let bias = rng.vec(p.m);
@@ -970,7 +1117,7 @@ mod grouped_tests {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
                     let mut scratch = Vec::new();
                     let done =
-                        in_pool(threads, || grouped(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
+                        in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
                     assert!(done);
                     assert_eq!(scratch.len(), grouped_scratch_len(&p, threads));
                     assert_close(&out, &want, 1e-4);
