@@ -24,8 +24,10 @@ use std::arch::x86_64::*;
 
 /// Lanes per vector.
 const L: usize = 8;
-/// Output rows per block.
-const RB: usize = 4;
+/// Output rows per block for a `k x k` window.
+const fn row_block(k: usize) -> usize {
+    if k <= 3 { 4 } else { 2 }
+}
 
 /// What every plane of one call shares.
 struct Shared<'a> {
@@ -178,7 +180,8 @@ unsafe fn plane<const K: usize, const S: usize, const D: usize, const A: u8>(
     debug_assert!(p.kh == K && p.kw == K && p.stride_h == S && p.stride_w == S && p.dil_h == D && p.dil_w == D);
     debug_assert!(xp.len() == p.h * p.w && o.len() == p.oh * p.ow && wp.len() == K * K);
     // Input rows read by one block of output rows.
-    let nr = const { (RB - 1) * S + (K - 1) * D + 1 };
+    let rb = const { row_block(K) };
+    let nr = const { (row_block(K) - 1) * S + (K - 1) * D + 1 };
     let wv: [[__m256; K]; K] = std::array::from_fn(|ky| std::array::from_fn(|kx| _mm256_set1_ps(wp[ky * K + kx])));
     let bv = _mm256_set1_ps(bias);
     let ev = EpiV8::new(&sh.epi);
@@ -189,7 +192,7 @@ unsafe fn plane<const K: usize, const S: usize, const D: usize, const A: u8>(
     let pad_l = p.pad_l as isize;
     let mut oy0 = 0;
     while oy0 < p.oh {
-        let rows_out = RB.min(p.oh - oy0);
+        let rows_out = rb.min(p.oh - oy0);
         // Input row `r` of this block is `oy0*S - pad_t + r`; rows `r_lo..r_hi` are in the
         // image, the others in the padding.
         let top = (oy0 * S) as isize - p.pad_t as isize;
@@ -201,8 +204,14 @@ unsafe fn plane<const K: usize, const S: usize, const D: usize, const A: u8>(
             let masks = &sh.masks[blk * per..][..per];
             let full = sh.full[blk];
             // Two accumulators per output row; tap `t` adds into `acc[row][t % 2]`.
-            let mut acc = [[_mm256_setzero_ps(); 2]; RB];
-            for r in r_lo..r_hi {
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+            // All `nr` rows, the padding skipped inside: with constant bounds the loop
+            // unrolls, the kernel row of each (input row, output row) pair is a constant,
+            // and the accumulators stay in registers.
+            for r in 0..nr {
+                if r < r_lo || r >= r_hi {
+                    continue;
+                }
                 let row = base.wrapping_add(r * p.w);
                 // The K input vectors of this row: tap `kx` reads input column
                 // `S*(o0 + lane) + kx*D - pad_l`.
@@ -233,7 +242,7 @@ unsafe fn plane<const K: usize, const S: usize, const D: usize, const A: u8>(
                         }
                     }
                 }
-                for (i, acc) in acc.iter_mut().enumerate() {
+                for (i, acc) in acc.iter_mut().enumerate().take(rb) {
                     // Output row `oy0 + i` reads this input row with kernel row `ky`.
                     let Some(ky) = r.checked_sub(i * S).filter(|&d| d % D == 0 && d / D < K).map(|d| d / D) else {
                         continue;

@@ -251,8 +251,20 @@ mod x86 {
     /// Whether a product copies each input tile into a contiguous buffer before the
     /// output-channel blocks read it: worth it when many blocks reuse a long tile (the strided
     /// rows of a long reduction defeat the prefetchers and the TLB).
-    fn packs(m: usize, k: usize) -> bool {
-        k >= PACK_MIN_K && m >= PACK_MIN_M
+    ///
+    /// The AVX2 microkernels always read packed tiles when more than one block of output
+    /// channels reads them: their 16-column register blocks each read the tile's rows in
+    /// their own packed panel, in order, instead of 64-byte pieces of `k` strided rows.
+    fn packs(simd: Simd, m: usize, k: usize) -> bool {
+        match simd {
+            Simd::Avx512 => k >= PACK_MIN_K && m >= PACK_MIN_M,
+            Simd::Avx2 => m > MR,
+        }
+    }
+
+    /// Whether either instruction set's product packs (for scratch sizes that hold for both).
+    fn packs_any(m: usize, k: usize) -> bool {
+        packs(Simd::Avx512, m, k) || packs(Simd::Avx2, m, k)
     }
 
     /// Reduction steps per pass over a packed tile (all of them when not packing).
@@ -332,7 +344,7 @@ mod x86 {
     pub(super) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (cg, mg, pix) = (p.c / p.group, p.m / p.group, p.oh * p.ow);
         let jobs = p.n * p.group;
-        let (mch, nch, per) = split(jobs, mg, pix, cg, packs(mg, cg), threads);
+        let (mch, nch, per) = split(jobs, mg, pix, cg, packs_any(mg, cg), threads);
         per * workers(jobs * mch * nch, threads)
     }
 
@@ -357,7 +369,7 @@ mod x86 {
             assert!(b.len() >= p.m);
         }
         let epi = Epi::new(act);
-        let pack = packs(mg, cg);
+        let pack = packs(simd, mg, cg);
         let jobs: Vec<Product> = (0..p.n * p.group)
             .map(|ng| {
                 let (b, g) = (ng / p.group, ng % p.group);
@@ -435,7 +447,14 @@ mod x86 {
     pub(super) fn grouped_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (kdim, pix) = (p.c / p.group * p.kh * p.kw, p.oh * p.ow);
         let tile = col_tile(kdim, pix);
-        (kdim * (tile + DOT_MAX)) * workers(p.n * p.group * pix.div_ceil(tile), threads)
+        grouped_worker_scratch(p.m / p.group, kdim, tile) * workers(p.n * p.group * pix.div_ceil(tile), threads)
+    }
+
+    /// Scratch per worker of a grouped convolution: the unfolded tile, then room for a
+    /// packed tile (either instruction set's) and the dot-product tail's columns.
+    fn grouped_worker_scratch(mg: usize, kdim: usize, tile: usize) -> usize {
+        let pack = packs_any(mg, kdim);
+        kdim * tile + if pack { kc(pack, kdim) * NT } else { 0 } + kdim * DOT_MAX
     }
 
     /// Pixels per unfolded tile of a grouped convolution.
@@ -483,7 +502,9 @@ mod x86 {
         let workers = workers(items, threads);
         // Per worker: the unfolded tile, then room for the dot-product tail's columns.
         let col_len = kdim * tile;
-        let per = kdim * (tile + DOT_MAX);
+        let per = grouped_worker_scratch(mg, kdim, tile);
+        // The AVX-512 kernel reads the unfolded tile in place (it is in L2 already).
+        let pack = simd == Simd::Avx2 && packs(simd, mg, kdim);
         if scratch.len() < workers * per {
             scratch.resize(workers * per, 0.0);
         }
@@ -513,7 +534,7 @@ mod x86 {
                     bias: bias.map(|bs| bs[g * mg..].as_ptr()),
                     accumulate,
                     epi,
-                    pack: false,
+                    pack,
                     simd,
                 };
                 // SAFETY: the job's `mg` output rows of `len` pixels (stride `pix`) are this
@@ -573,7 +594,7 @@ mod x86 {
                         let (src, rows, cols, dst) = (g.x.add(k0 * g.ldx + jc), k1 - k0, je - jc, pbuf.as_mut_ptr());
                         match g.simd {
                             Simd::Avx512 => pack_tile(src, g.ldx, rows, cols, dst),
-                            Simd::Avx2 => super::avx2::pack_tile(src, g.ldx, rows, cols, dst),
+                            Simd::Avx2 => super::avx2::pack_panels(src, g.ldx, rows, cols, dst),
                         }
                         let ks = Steps { k0, k1, first: k0 == 0, last: k1 == g.k };
                         blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, |_| (pbuf.as_ptr(), NT));
