@@ -262,11 +262,6 @@ mod x86 {
         }
     }
 
-    /// Whether either instruction set's product packs (for scratch sizes that hold for both).
-    fn packs_any(m: usize, k: usize) -> bool {
-        packs(Simd::Avx512, m, k) || packs(Simd::Avx2, m, k)
-    }
-
     /// Reduction steps per pass over a packed tile (all of them when not packing).
     fn kc(pack: bool, k: usize) -> usize {
         if pack { k.div_ceil(k.div_ceil(KC_MAX)) } else { k }
@@ -280,8 +275,22 @@ mod x86 {
 
     /// Scratch elements one worker needs: a packed tile, and the transposed input columns of
     /// the dot-product tail.
-    fn worker_scratch(pack: bool, k: usize, n: usize) -> usize {
-        (if pack { kc(pack, k) * NT } else { 0 }) + dot_tail(n) * k
+    fn worker_scratch(simd: Simd, pack: bool, k: usize, n: usize) -> usize {
+        (if pack { kc(pack, k) * NT * pack_tiles(simd, kc(pack, k)) } else { 0 }) + dot_tail(n) * k
+    }
+
+    /// Elements of the AVX2 products' packed chunk (128 KiB: L2 holds it while every
+    /// channel block reads it).
+    const AVX2_PACK_ELEMS: usize = 1 << 15;
+
+    /// Tiles packed together (a chunk) for parts of `kc` reduction steps. AVX-512 packs one
+    /// 64-pixel tile at a time; AVX2 packs as many as [`AVX2_PACK_ELEMS`] holds, so that each
+    /// channel block writes its output rows in long runs rather than 64-pixel pieces.
+    fn pack_tiles(simd: Simd, kc: usize) -> usize {
+        match simd {
+            Simd::Avx512 => 1,
+            Simd::Avx2 => (AVX2_PACK_ELEMS / (kc.max(1) * NT)).clamp(1, 32),
+        }
     }
 
     /// One fused product `out = act(w · x + bias + (accumulate ? out : 0))` on raw strided
@@ -324,7 +333,16 @@ mod x86 {
 
     /// How `jobs` products of one shape are split over `threads`: (channel chunks, pixel
     /// chunks) per product, and the scratch each worker needs.
-    fn split(jobs: usize, m: usize, n: usize, k: usize, pack: bool, threads: usize) -> (usize, usize, usize) {
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        jobs: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        simd: Simd,
+        pack: bool,
+        threads: usize,
+    ) -> (usize, usize, usize) {
         let (tiles, mblocks) = (n.div_ceil(NT), m.div_ceil(MR));
         let (mch, nch) = if threads <= 1 {
             (1, 1)
@@ -334,7 +352,7 @@ mod x86 {
             let nch = tiles.min(want).max(1);
             (want.div_ceil(nch).min(mblocks).max(1), nch)
         };
-        (mch, nch, worker_scratch(pack, k, n))
+        (mch, nch, worker_scratch(simd, pack, k, n))
     }
 
     fn workers(items: usize, threads: usize) -> usize {
@@ -344,7 +362,12 @@ mod x86 {
     pub(super) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (cg, mg, pix) = (p.c / p.group, p.m / p.group, p.oh * p.ow);
         let jobs = p.n * p.group;
-        let (mch, nch, per) = split(jobs, mg, pix, cg, packs_any(mg, cg), threads);
+        // Enough for either instruction set's products (the split itself is the same).
+        let (mch, nch, per) = [Simd::Avx512, Simd::Avx2]
+            .map(|simd| split(jobs, mg, pix, cg, simd, packs(simd, mg, cg), threads))
+            .into_iter()
+            .max_by_key(|s| s.2)
+            .unwrap_or_default();
         per * workers(jobs * mch * nch, threads)
     }
 
@@ -414,7 +437,7 @@ mod x86 {
     /// for, per worker.
     unsafe fn product(jobs: &[Product], threads: usize, scratch: &mut [f32]) {
         let Some(j0) = jobs.first() else { return };
-        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.pack, threads);
+        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.simd, j0.pack, threads);
         let per_job = mch * nch;
         let items = jobs.len() * per_job;
         let workers = workers(items, threads);
@@ -450,11 +473,11 @@ mod x86 {
         grouped_worker_scratch(p.m / p.group, kdim, tile) * workers(p.n * p.group * pix.div_ceil(tile), threads)
     }
 
-    /// Scratch per worker of a grouped convolution: the unfolded tile, then room for a
-    /// packed tile (either instruction set's) and the dot-product tail's columns.
+    /// Scratch per worker of a grouped convolution: the unfolded tile, then room for the
+    /// AVX2 products' packed chunk (AVX-512 reads the unfolded tile in place) and the
+    /// dot-product tail's columns.
     fn grouped_worker_scratch(mg: usize, kdim: usize, tile: usize) -> usize {
-        let pack = packs_any(mg, kdim);
-        kdim * tile + if pack { kc(pack, kdim) * NT } else { 0 } + kdim * DOT_MAX
+        kdim * tile + worker_scratch(Simd::Avx2, packs(Simd::Avx2, mg, kdim), kdim, 0) + kdim * DOT_MAX
     }
 
     /// Pixels per unfolded tile of a grouped convolution.
@@ -566,7 +589,8 @@ mod x86 {
         let tail = if j1 == g.n { dot_tail(j1 - j0) } else { 0 };
         let jv = j1 - tail;
         let kc = kc(g.pack, g.k);
-        let (pbuf, tbuf) = buf.split_at_mut(if g.pack { kc * NT } else { 0 });
+        let ptiles = if g.pack { pack_tiles(g.simd, kc) } else { 0 };
+        let (pbuf, tbuf) = buf.split_at_mut(kc * NT * ptiles);
         let tail = (tail > 0).then(|| {
             let tb = &mut tbuf[..tail * g.k];
             // SAFETY: columns `jv..j1` of the `k` rows of `x` are inside it (caller's contract).
@@ -577,7 +601,7 @@ mod x86 {
             }
             Tail { j: jv, len: tail, cols: tb.as_ptr() }
         });
-        let chunk = if g.pack { NT } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
+        let chunk = if g.pack { NT * ptiles } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
         let mut jc = j0;
         while jc < jv {
             let je = jv.min(jc + chunk);
@@ -585,19 +609,27 @@ mod x86 {
             // after its tiles, while their weights are in cache.
             let t = if je == jv { tail } else { None };
             // SAFETY: rows `0..k`, columns `jc..je` of `x` are inside it (caller's contract);
-            // when packing, the buffer has `kc * NT` elements.
+            // when packing, the buffer has `kc * NT` elements per tile of the chunk.
             unsafe {
                 if g.pack {
                     let mut k0 = 0;
                     while k0 < g.k {
                         let k1 = g.k.min(k0 + kc);
-                        let (src, rows, cols, dst) = (g.x.add(k0 * g.ldx + jc), k1 - k0, je - jc, pbuf.as_mut_ptr());
-                        match g.simd {
-                            Simd::Avx512 => pack_tile(src, g.ldx, rows, cols, dst),
-                            Simd::Avx2 => super::avx2::pack_panels(src, g.ldx, rows, cols, dst),
+                        // Tile `q` of the chunk is packed at `q * rows * NT`.
+                        let rows = k1 - k0;
+                        let mut q = 0;
+                        while jc + q * NT < je {
+                            let (src, cols) = (g.x.add(k0 * g.ldx + jc + q * NT), NT.min(je - jc - q * NT));
+                            let dst = pbuf.as_mut_ptr().add(q * rows * NT);
+                            match g.simd {
+                                Simd::Avx512 => pack_tile(src, g.ldx, rows, cols, dst),
+                                Simd::Avx2 => super::avx2::pack_panels(src, g.ldx, rows, cols, dst),
+                            }
+                            q += 1;
                         }
                         let ks = Steps { k0, k1, first: k0 == 0, last: k1 == g.k };
-                        blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, |_| (pbuf.as_ptr(), NT));
+                        let packed = |j: usize| (pbuf.as_ptr().add((j - jc) / NT * rows * NT), NT);
+                        blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, packed);
                         k0 = k1;
                     }
                 } else {
