@@ -190,10 +190,8 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                     threads: t,
                     flops,
                 },
-                ConvImpl::PointwiseAvx512 | ConvImpl::PointwiseAvx2 | ConvImpl::PointwiseGemm => gemm(imp.name(), 0.0),
-                ConvImpl::GroupedAvx512 | ConvImpl::GroupedAvx2 | ConvImpl::Im2colGemm => {
-                    gemm(imp.name(), (g.n * group) as f64 * k * pix)
-                }
+                ConvImpl::PointwiseAvx512 | ConvImpl::PointwiseGemm => gemm(imp.name(), 0.0),
+                ConvImpl::GroupedAvx512 | ConvImpl::Im2colGemm => gemm(imp.name(), (g.n * group) as f64 * k * pix),
                 ConvImpl::Empty => stream(imp.name(), 1.0, 0.0, io_bytes),
             }
         }

@@ -200,18 +200,8 @@ pub fn conv2d(
         {
             // Done by the AVX-512 kernel.
         }
-        ConvImpl::PointwiseAvx2
-            if super::pointwise::pointwise_avx2(p, x, w, bias, out, accumulate, act, scratch, threads) =>
-        {
-            // Done by the AVX2 kernel.
-        }
         ConvImpl::GroupedAvx512 if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) => {
             // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
-        }
-        ConvImpl::GroupedAvx2
-            if super::pointwise::grouped_avx2(p, x, w, bias, out, accumulate, act, scratch, threads) =>
-        {
-            // Grouped (not depthwise): im2col tiles and the AVX2 product kernel.
         }
         _ => {
             let direct = p.is_pointwise();
@@ -232,16 +222,11 @@ pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     if p.is_depthwise() {
         return 0;
     }
-    // The same dispatch as `conv2d` (the compiler's choice only matters for Winograd).
-    match introspect::conv_impl(p, ConvAlgo::Im2colGemm, CpuIsa::host()) {
-        ConvImpl::PointwiseAvx512 | ConvImpl::PointwiseAvx2 => {
-            return super::pointwise::pointwise_scratch_len(p, threads);
-        }
-        ConvImpl::GroupedAvx512 | ConvImpl::GroupedAvx2 => return super::pointwise::grouped_scratch_len(p, threads),
-        _ => {}
-    }
     if p.is_pointwise() {
         return super::pointwise::pointwise_scratch_len(p, threads);
+    }
+    if super::pointwise::grouped_applies(p) {
+        return super::pointwise::grouped_scratch_len(p, threads);
     }
     let plan = TilePlan::choose(p, false, threads);
     plan.scratch_len(p.cg() * p.kh * p.kw, threads)

@@ -1,11 +1,12 @@
 //! AVX2+FMA depthwise convolution: the 8-lane counterpart of the AVX-512 kernel in
 //! [`super::depthwise`], for the same geometries ([`super::depthwise::applies`]).
 //!
-//! Output rows go in blocks of four, eight output columns at a time, reading the input
-//! plane in place (no padded copy). Each input row the block needs is loaded once (its `K`
-//! shifted vectors) and feeds every output row that reads it. With 16 registers there is no
-//! room for an accumulator per (output row, kernel row) as the AVX-512 kernel keeps, nor for
-//! the weights: each output row has two accumulators (taps alternate between them, so eight
+//! Output rows go in blocks of four (two for 5x5 windows, whose five input vectors per row
+//! take more registers), eight output columns at a time, reading the input plane in place
+//! (no padded copy). Each input row the block needs is loaded once (its `K` shifted vectors)
+//! and feeds every output row that reads it. With 16 registers there is no room for an
+//! accumulator per (output row, kernel row) as the AVX-512 kernel keeps, nor for the
+//! weights: each output row has two accumulators (taps alternate between them, so several
 //! FMA chains are in flight), and the weights are FMA memory operands. Columns in the padding
 //! (or past the end of a row) are masked out of the loads; blocks whose loads are all inside
 //! the row use plain loads. With stride 2, two loads cover 16 input columns and two shuffles

@@ -1,5 +1,4 @@
-//! AVX-512 and AVX2+FMA products with a fused epilogue for pointwise and grouped
-//! convolutions.
+//! AVX-512 products with a fused epilogue for pointwise and grouped convolutions.
 //!
 //! A pointwise (1x1, stride 1, unpadded) convolution is, per image and group, the product
 //! `out[M, N] = W[M, K] · X[K, N]` of the weights with the input planes (`N` pixels). A
@@ -21,10 +20,6 @@
 //! `gemm` crate, whose packed, cache-blocked loops run them faster. With several threads,
 //! (image, group, channel block, pixel block) items are split statically over the threads,
 //! each with its own part of the scratch buffer.
-//!
-//! On CPUs without AVX-512, the same plan (chunks, 64-pixel tiles, packing, dot-product
-//! tails, threads) runs with the AVX2+FMA microkernels of [`avx2`]: each 6 x 64 block is
-//! computed as 6 x 16 register blocks (12 of the 16 registers hold accumulators).
 
 use hetc_plan::Activation;
 
@@ -50,35 +45,7 @@ pub(crate) fn pointwise(
         if !pointwise_covers(p) {
             return false;
         }
-        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx512);
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (p, x, w, bias, out, accumulate, act, scratch, threads);
-        false
-    }
-}
-
-/// [`pointwise`] with the AVX2+FMA microkernels, if [`pointwise_covers_avx2`]; same contract.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pointwise_avx2(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    accumulate: bool,
-    act: Activation,
-    scratch: &mut Vec<f32>,
-    threads: usize,
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !pointwise_covers_avx2(p) {
-            return false;
-        }
-        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx2);
+        x86::pointwise(p, x, w, bias, out, accumulate, act, scratch, threads);
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -106,23 +73,10 @@ pub(crate) fn pointwise_geometry_covers(p: &Conv2d) -> bool {
 const GEMM_MIN_MK: usize = 512;
 const GEMM_MIN_PIXELS: usize = 128;
 
-/// Whether [`pointwise_avx2`] computes this pointwise convolution: on a CPU with AVX2 and
-/// FMA, where [`pointwise_geometry_covers_avx2`].
-pub(crate) fn pointwise_covers_avx2(p: &Conv2d) -> bool {
-    super::simd256::available() && pointwise_geometry_covers_avx2(p)
-}
-
-/// [`pointwise_covers_avx2`] on a CPU with AVX2 and FMA: the geometry's part of the
-/// decision (the same bound as for AVX-512: large products go to `gemm`).
-pub(crate) fn pointwise_geometry_covers_avx2(p: &Conv2d) -> bool {
-    pointwise_geometry_covers(p)
-}
-
 /// Scratch elements [`pointwise`] uses for this (pointwise) geometry.
 pub(crate) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
-    // The AVX-512 and AVX2 forms share the plan, and so the scratch.
     #[cfg(target_arch = "x86_64")]
-    if pointwise_covers(p) || pointwise_covers_avx2(p) {
+    if pointwise_covers(p) {
         return x86::pointwise_scratch_len(p, threads);
     }
     let _ = (p, threads);
@@ -135,16 +89,9 @@ pub(crate) fn grouped_applies(p: &Conv2d) -> bool {
     grouped_geometry_applies(p) && super::simd512::available()
 }
 
-/// [`grouped_applies`] (and [`grouped_avx2_applies`]) on a CPU with the extension: the
-/// geometry's part of the decision.
+/// [`grouped_applies`] on a CPU with AVX-512: the geometry's part of the decision.
 pub(crate) fn grouped_geometry_applies(p: &Conv2d) -> bool {
     p.group > 1 && p.c / p.group > 1
-}
-
-/// Whether [`grouped_avx2`] computes this convolution: as [`grouped_applies`], on a CPU with
-/// AVX2 and FMA.
-pub(crate) fn grouped_avx2_applies(p: &Conv2d) -> bool {
-    grouped_geometry_applies(p) && super::simd256::available()
 }
 
 /// `out = act(conv(x, w) + bias + (accumulate ? out : 0))` for a convolution that
@@ -167,35 +114,7 @@ pub(crate) fn grouped(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx512);
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (x, w, bias, out, accumulate, act, scratch, threads);
-        false
-    }
-}
-
-/// [`grouped`] with the AVX2+FMA microkernels, if [`grouped_avx2_applies`]; same contract.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn grouped_avx2(
-    p: &Conv2d,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    accumulate: bool,
-    act: Activation,
-    scratch: &mut Vec<f32>,
-    threads: usize,
-) -> bool {
-    if !grouped_avx2_applies(p) {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads, x86::Simd::Avx2);
+        x86::grouped(p, x, w, bias, out, accumulate, act, scratch, threads);
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -208,15 +127,12 @@ pub(crate) fn grouped_avx2(
 /// Scratch elements [`grouped`] uses for this geometry.
 pub(crate) fn grouped_scratch_len(p: &Conv2d, threads: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if grouped_applies(p) || grouped_avx2_applies(p) {
+    if grouped_applies(p) {
         return x86::grouped_scratch_len(p, threads);
     }
     let _ = (p, threads);
     0
 }
-
-#[cfg(target_arch = "x86_64")]
-mod avx2;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -251,15 +167,8 @@ mod x86 {
     /// Whether a product copies each input tile into a contiguous buffer before the
     /// output-channel blocks read it: worth it when many blocks reuse a long tile (the strided
     /// rows of a long reduction defeat the prefetchers and the TLB).
-    ///
-    /// The AVX2 microkernels always read packed tiles when more than one block of output
-    /// channels reads them: their 16-column register blocks each read the tile's rows in
-    /// their own packed panel, in order, instead of 64-byte pieces of `k` strided rows.
-    fn packs(simd: Simd, m: usize, k: usize) -> bool {
-        match simd {
-            Simd::Avx512 => k >= PACK_MIN_K && m >= PACK_MIN_M,
-            Simd::Avx2 => m > MR,
-        }
+    fn packs(m: usize, k: usize) -> bool {
+        k >= PACK_MIN_K && m >= PACK_MIN_M
     }
 
     /// Reduction steps per pass over a packed tile (all of them when not packing).
@@ -275,22 +184,8 @@ mod x86 {
 
     /// Scratch elements one worker needs: a packed tile, and the transposed input columns of
     /// the dot-product tail.
-    fn worker_scratch(simd: Simd, pack: bool, k: usize, n: usize) -> usize {
-        (if pack { kc(pack, k) * NT * pack_tiles(simd, kc(pack, k)) } else { 0 }) + dot_tail(n) * k
-    }
-
-    /// Elements of the AVX2 products' packed chunk (128 KiB: L2 holds it while every
-    /// channel block reads it).
-    const AVX2_PACK_ELEMS: usize = 1 << 15;
-
-    /// Tiles packed together (a chunk) for parts of `kc` reduction steps. AVX-512 packs one
-    /// 64-pixel tile at a time; AVX2 packs as many as [`AVX2_PACK_ELEMS`] holds, so that each
-    /// channel block writes its output rows in long runs rather than 64-pixel pieces.
-    fn pack_tiles(simd: Simd, kc: usize) -> usize {
-        match simd {
-            Simd::Avx512 => 1,
-            Simd::Avx2 => (AVX2_PACK_ELEMS / (kc.max(1) * NT)).clamp(1, 32),
-        }
+    fn worker_scratch(pack: bool, k: usize, n: usize) -> usize {
+        (if pack { kc(pack, k) * NT } else { 0 }) + dot_tail(n) * k
     }
 
     /// One fused product `out = act(w · x + bias + (accumulate ? out : 0))` on raw strided
@@ -312,17 +207,6 @@ mod x86 {
         pub epi: Epi,
         /// Copy each input tile to the worker's buffer first (see [`packs`]).
         pub pack: bool,
-        /// The microkernels that run it.
-        pub simd: Simd,
-    }
-
-    /// The instruction set of a product's microkernels.
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-    pub(crate) enum Simd {
-        /// [`kernel`], [`dot`], [`pack_tile`] (16 lanes).
-        Avx512,
-        /// Their AVX2+FMA forms in [`super::avx2`] (8 lanes).
-        Avx2,
     }
 
     // SAFETY: a `Product` is only a description; whoever runs it from several threads gives
@@ -333,16 +217,7 @@ mod x86 {
 
     /// How `jobs` products of one shape are split over `threads`: (channel chunks, pixel
     /// chunks) per product, and the scratch each worker needs.
-    #[allow(clippy::too_many_arguments)]
-    fn split(
-        jobs: usize,
-        m: usize,
-        n: usize,
-        k: usize,
-        simd: Simd,
-        pack: bool,
-        threads: usize,
-    ) -> (usize, usize, usize) {
+    fn split(jobs: usize, m: usize, n: usize, k: usize, pack: bool, threads: usize) -> (usize, usize, usize) {
         let (tiles, mblocks) = (n.div_ceil(NT), m.div_ceil(MR));
         let (mch, nch) = if threads <= 1 {
             (1, 1)
@@ -352,7 +227,7 @@ mod x86 {
             let nch = tiles.min(want).max(1);
             (want.div_ceil(nch).min(mblocks).max(1), nch)
         };
-        (mch, nch, worker_scratch(simd, pack, k, n))
+        (mch, nch, worker_scratch(pack, k, n))
     }
 
     fn workers(items: usize, threads: usize) -> usize {
@@ -362,12 +237,7 @@ mod x86 {
     pub(super) fn pointwise_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (cg, mg, pix) = (p.c / p.group, p.m / p.group, p.oh * p.ow);
         let jobs = p.n * p.group;
-        // Enough for either instruction set's products (the split itself is the same).
-        let (mch, nch, per) = [Simd::Avx512, Simd::Avx2]
-            .map(|simd| split(jobs, mg, pix, cg, simd, packs(simd, mg, cg), threads))
-            .into_iter()
-            .max_by_key(|s| s.2)
-            .unwrap_or_default();
+        let (mch, nch, per) = split(jobs, mg, pix, cg, packs(mg, cg), threads);
         per * workers(jobs * mch * nch, threads)
     }
 
@@ -382,7 +252,6 @@ mod x86 {
         act: Activation,
         scratch: &mut Vec<f32>,
         threads: usize,
-        simd: Simd,
     ) {
         let pix = p.oh * p.ow;
         let (cg, mg) = (p.c / p.group, p.m / p.group);
@@ -392,7 +261,7 @@ mod x86 {
             assert!(b.len() >= p.m);
         }
         let epi = Epi::new(act);
-        let pack = packs(simd, mg, cg);
+        let pack = packs(mg, cg);
         let jobs: Vec<Product> = (0..p.n * p.group)
             .map(|ng| {
                 let (b, g) = (ng / p.group, ng % p.group);
@@ -411,7 +280,6 @@ mod x86 {
                     accumulate,
                     epi,
                     pack,
-                    simd,
                 }
             })
             .collect();
@@ -437,7 +305,7 @@ mod x86 {
     /// for, per worker.
     unsafe fn product(jobs: &[Product], threads: usize, scratch: &mut [f32]) {
         let Some(j0) = jobs.first() else { return };
-        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.simd, j0.pack, threads);
+        let (mch, nch, per) = split(jobs.len(), j0.m, j0.n, j0.k, j0.pack, threads);
         let per_job = mch * nch;
         let items = jobs.len() * per_job;
         let workers = workers(items, threads);
@@ -470,14 +338,7 @@ mod x86 {
     pub(super) fn grouped_scratch_len(p: &Conv2d, threads: usize) -> usize {
         let (kdim, pix) = (p.c / p.group * p.kh * p.kw, p.oh * p.ow);
         let tile = col_tile(kdim, pix);
-        grouped_worker_scratch(p.m / p.group, kdim, tile) * workers(p.n * p.group * pix.div_ceil(tile), threads)
-    }
-
-    /// Scratch per worker of a grouped convolution: the unfolded tile, then room for the
-    /// AVX2 products' packed chunk (AVX-512 reads the unfolded tile in place) and the
-    /// dot-product tail's columns.
-    fn grouped_worker_scratch(mg: usize, kdim: usize, tile: usize) -> usize {
-        kdim * tile + worker_scratch(Simd::Avx2, packs(Simd::Avx2, mg, kdim), kdim, 0) + kdim * DOT_MAX
+        (kdim * (tile + DOT_MAX)) * workers(p.n * p.group * pix.div_ceil(tile), threads)
     }
 
     /// Pixels per unfolded tile of a grouped convolution.
@@ -511,7 +372,6 @@ mod x86 {
         act: Activation,
         scratch: &mut Vec<f32>,
         threads: usize,
-        simd: Simd,
     ) {
         let (cg, mg, pix, plane) = (p.c / p.group, p.m / p.group, p.oh * p.ow, p.h * p.w);
         let kdim = cg * p.kh * p.kw;
@@ -525,9 +385,7 @@ mod x86 {
         let workers = workers(items, threads);
         // Per worker: the unfolded tile, then room for the dot-product tail's columns.
         let col_len = kdim * tile;
-        let per = grouped_worker_scratch(mg, kdim, tile);
-        // The AVX-512 kernel reads the unfolded tile in place (it is in L2 already).
-        let pack = simd == Simd::Avx2 && packs(simd, mg, kdim);
+        let per = kdim * (tile + DOT_MAX);
         if scratch.len() < workers * per {
             scratch.resize(workers * per, 0.0);
         }
@@ -557,8 +415,7 @@ mod x86 {
                     bias: bias.map(|bs| bs[g * mg..].as_ptr()),
                     accumulate,
                     epi,
-                    pack,
-                    simd,
+                    pack: false,
                 };
                 // SAFETY: the job's `mg` output rows of `len` pixels (stride `pix`) are this
                 // item's block, written by this worker only; `w` rows and the unfolded tile
@@ -589,8 +446,7 @@ mod x86 {
         let tail = if j1 == g.n { dot_tail(j1 - j0) } else { 0 };
         let jv = j1 - tail;
         let kc = kc(g.pack, g.k);
-        let ptiles = if g.pack { pack_tiles(g.simd, kc) } else { 0 };
-        let (pbuf, tbuf) = buf.split_at_mut(kc * NT * ptiles);
+        let (pbuf, tbuf) = buf.split_at_mut(if g.pack { kc * NT } else { 0 });
         let tail = (tail > 0).then(|| {
             let tb = &mut tbuf[..tail * g.k];
             // SAFETY: columns `jv..j1` of the `k` rows of `x` are inside it (caller's contract).
@@ -601,7 +457,7 @@ mod x86 {
             }
             Tail { j: jv, len: tail, cols: tb.as_ptr() }
         });
-        let chunk = if g.pack { NT * ptiles } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
+        let chunk = if g.pack { NT } else { (CHUNK_ELEMS / g.k.max(1)).clamp(NT, 32 * NT) / NT * NT };
         let mut jc = j0;
         while jc < jv {
             let je = jv.min(jc + chunk);
@@ -609,27 +465,15 @@ mod x86 {
             // after its tiles, while their weights are in cache.
             let t = if je == jv { tail } else { None };
             // SAFETY: rows `0..k`, columns `jc..je` of `x` are inside it (caller's contract);
-            // when packing, the buffer has `kc * NT` elements per tile of the chunk.
+            // when packing, the buffer has `kc * NT` elements.
             unsafe {
                 if g.pack {
                     let mut k0 = 0;
                     while k0 < g.k {
                         let k1 = g.k.min(k0 + kc);
-                        // Tile `q` of the chunk is packed at `q * rows * NT`.
-                        let rows = k1 - k0;
-                        let mut q = 0;
-                        while jc + q * NT < je {
-                            let (src, cols) = (g.x.add(k0 * g.ldx + jc + q * NT), NT.min(je - jc - q * NT));
-                            let dst = pbuf.as_mut_ptr().add(q * rows * NT);
-                            match g.simd {
-                                Simd::Avx512 => pack_tile(src, g.ldx, rows, cols, dst),
-                                Simd::Avx2 => super::avx2::pack_panels(src, g.ldx, rows, cols, dst),
-                            }
-                            q += 1;
-                        }
+                        pack_tile(g.x.add(k0 * g.ldx + jc), g.ldx, k1 - k0, je - jc, pbuf.as_mut_ptr());
                         let ks = Steps { k0, k1, first: k0 == 0, last: k1 == g.k };
-                        let packed = |j: usize| (pbuf.as_ptr().add((j - jc) / NT * rows * NT), NT);
-                        blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, packed);
+                        blocks(g, i0, i1, jc, je, ks, if ks.last { t } else { None }, |_| (pbuf.as_ptr(), NT));
                         k0 = k1;
                     }
                 } else {
@@ -667,11 +511,11 @@ mod x86 {
     /// from the residual (or zero), the others from the partial sums in the output, and the
     /// last one applies the epilogue.
     #[derive(Clone, Copy)]
-    pub(super) struct Steps {
-        pub k0: usize,
-        pub k1: usize,
-        pub first: bool,
-        pub last: bool,
+    struct Steps {
+        k0: usize,
+        k1: usize,
+        first: bool,
+        last: bool,
     }
 
     /// Every (6-channel block, 64-pixel tile) of rows `i0..i1`, columns `jc..je`, channel
@@ -700,13 +544,6 @@ mod x86 {
             let mut j = jc;
             while j < je {
                 let tw = NT.min(je - j);
-                if g.simd == Simd::Avx2 {
-                    let (xt, ldx) = src(j);
-                    // SAFETY: as below; the CPU supports AVX2 and FMA (the product's `simd`).
-                    unsafe { super::avx2::tile(g, i, mr, j, tw, xt, ldx, ks) };
-                    j += tw;
-                    continue;
-                }
                 let nv = tw.div_ceil(16);
                 let last = lane_mask(0, tw - (nv - 1) * 16);
                 let (xt, ldx) = src(j);
@@ -734,10 +571,7 @@ mod x86 {
                 }
                 j += tw;
             }
-            if let Some(t) = tail.filter(|_| g.simd == Simd::Avx2) {
-                // SAFETY: as below; the CPU supports AVX2 and FMA (the product's `simd`).
-                unsafe { super::avx2::dot(g, i, mr, t.j, t.len, t.cols) };
-            } else if let Some(t) = tail {
+            if let Some(t) = tail {
                 // SAFETY: rows `i..i+mr`, columns `t.j..t.j+t.len` of the block, whose
                 // transposed input columns are at `t.cols` (caller's contract).
                 unsafe {
@@ -959,25 +793,11 @@ mod tests {
         }
     }
 
-    /// A product entry point ([`pointwise`], [`grouped`] or their AVX2 forms).
-    pub(super) type Kernel =
-        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], bool, Activation, &mut Vec<f32>, usize) -> bool;
-
     #[test]
-    fn avx512_matches_naive() {
-        if crate::cpu::kernels::simd512::available() {
-            check_kernel(pointwise, pointwise_covers);
+    fn matches_naive() {
+        if !crate::cpu::kernels::simd512::available() {
+            return;
         }
-    }
-
-    #[test]
-    fn avx2_matches_naive() {
-        if crate::cpu::kernels::simd256::available() {
-            check_kernel(pointwise_avx2, pointwise_covers_avx2);
-        }
-    }
-
-    fn check_kernel(kernel: Kernel, covers: fn(&Conv2d) -> bool) {
         let mut rng = Rng::new(31);
         let cases = [
             geom(1, 1, 1, 1, 1, 1),
@@ -1005,12 +825,6 @@ mod tests {
             geom(1, 129, 10, 13, 128, 1),
             geom(1, 257, 3, 43, 131, 1),
             geom(1, 260, 13, 11, 270, 1),
-            // 8-lane edges: 8, 9, 15, 17 and 20 pixels; 7 input and output channels
-            geom(1, 7, 2, 4, 7, 1),
-            geom(1, 10, 3, 3, 9, 1),
-            geom(1, 9, 3, 5, 11, 1),
-            geom(2, 7, 1, 17, 13, 1),
-            geom(1, 150, 4, 5, 140, 1),
         ];
         let acts = [
             Activation::Identity,
@@ -1034,8 +848,8 @@ mod tests {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
                     let mut scratch = Vec::new();
                     let done =
-                        in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
-                    assert_eq!(done, covers(&p));
+                        in_pool(threads, || pointwise(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
+                    assert_eq!(done, pointwise_covers(&p));
                     if !done {
                         continue;
                     }
@@ -1123,20 +937,10 @@ mod grouped_tests {
     }
 
     #[test]
-    fn avx512_matches_naive() {
-        if crate::cpu::kernels::simd512::available() {
-            check_kernel(grouped);
+    fn matches_naive() {
+        if !crate::cpu::kernels::simd512::available() {
+            return;
         }
-    }
-
-    #[test]
-    fn avx2_matches_naive() {
-        if crate::cpu::kernels::simd256::available() {
-            check_kernel(grouped_avx2);
-        }
-    }
-
-    fn check_kernel(kernel: super::tests::Kernel) {
         let mut rng = Rng::new(41);
         let cases = [
             // RegNet-like: 24 channels per group, stride 1 and 2
@@ -1149,15 +953,11 @@ mod grouped_tests {
             geom(1, 10, 21, 19, 15, 5, 2, 1, [2; 4], 5),
             // more pixels than one unfolded tile
             geom(1, 64, 40, 40, 32, 3, 1, 1, [1; 4], 2),
-            // tiny planes, 7 channels per group, 5 and 9 output channels per group
-            geom(1, 14, 3, 3, 10, 3, 1, 1, [1; 4], 2),
-            geom(1, 21, 5, 7, 27, 3, 2, 1, [1; 4], 3),
-            geom(2, 16, 2, 2, 16, 3, 2, 1, [1; 4], 2),
         ];
         let acts =
             [Activation::Identity, Activation::Relu, Activation::Clip { min: -0.3, max: 0.4 }, Activation::Sigmoid];
         for p in cases {
-            assert!(grouped_geometry_applies(&p), "{p:?}");
+            assert!(grouped_applies(&p), "{p:?}");
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.c / p.group * p.kh * p.kw);
             let bias = rng.vec(p.m);
@@ -1170,7 +970,7 @@ mod grouped_tests {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
                     let mut scratch = Vec::new();
                     let done =
-                        in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
+                        in_pool(threads, || grouped(&p, &x, &w, b, &mut out, accumulate, act, &mut scratch, threads));
                     assert!(done);
                     assert_eq!(scratch.len(), grouped_scratch_len(&p, threads));
                     assert_close(&out, &want, 1e-4);
