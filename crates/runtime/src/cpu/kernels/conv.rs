@@ -1477,7 +1477,7 @@ mod tests {
         println!("{p:?}: {:.3} ms {:.1} GFLOP/s", secs * 1e3, p.flops() as f64 / 1e9 / secs);
     }
 
-    /// The AVX-512 depthwise, pointwise and grouped kernels against the portable paths
+    /// The host's depthwise (AVX-512 or AVX2), pointwise and grouped kernels against the portable paths
     /// (depthwise sliding window, `gemm`-crate products), interleaved, on MobileNet, RegNet
     /// and PoseNet shapes:
     /// `cargo test --release -p hetc-runtime --lib -- --ignored --nocapture bench_dw_pw`
