@@ -95,6 +95,7 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
             f.peak_gflops, f.dispatch_us, f.provenance
         ),
         avx512: false,
+        avx2: false,
         threads: vec![cores],
         kernels: BTreeMap::new(),
         fallback,

@@ -70,7 +70,7 @@ impl Predictor {
     /// Validates `profile` and builds a predictor for the CPU it describes.
     pub fn new(profile: Profile) -> Result<Predictor, PredictError> {
         profile.validate()?;
-        let isa = CpuIsa { avx512: profile.avx512 };
+        let isa = CpuIsa { avx512: profile.avx512, avx2: profile.avx2 };
         Ok(Predictor { profile, isa })
     }
 

@@ -119,6 +119,12 @@ pub struct Profile {
     pub note: String,
     /// Whether the measured CPU had the AVX-512 kernels (it changes which kernels run).
     pub avx512: bool,
+    /// Whether the measured CPU had the AVX2+FMA depthwise kernel (run where AVX-512 is
+    /// missing).
+    /// Profiles written before these kernels existed lack it: they measured the portable
+    /// kernels, which is what `false` predicts.
+    #[serde(default)]
+    pub avx2: bool,
     /// Thread counts the sweep measured; predictions default to the largest.
     pub threads: Vec<usize>,
     /// Per kernel implementation (`conv_im2col_gemm`, `binary`, ...).

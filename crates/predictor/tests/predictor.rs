@@ -155,6 +155,7 @@ fn sample_profile() -> Profile {
         source: ProfileSource::Measured,
         note: "test".into(),
         avx512: false,
+        avx2: false,
         threads: vec![1, 2],
         kernels,
         fallback,
@@ -263,7 +264,7 @@ fn kernel_keys_mirror_the_runtime_dispatch() {
         (48, 48, 14, 3, 2, ConvAlgo::Im2colGemm),
         (1024, 1024, 14, 1, 1, ConvAlgo::Pointwise),
     ];
-    for isa in [CpuIsa::PORTABLE, CpuIsa { avx512: true }, CpuIsa::host()] {
+    for isa in [CpuIsa::PORTABLE, CpuIsa::AVX2, CpuIsa::AVX512, CpuIsa::host()] {
         for &(c, m, hw, k, group, algo) in &cases {
             let meta = conv_plan(c, m, hw, k, group, algo);
             let w = cpu_workload(&meta, &meta.steps[0], isa, 2).unwrap();

@@ -218,6 +218,7 @@ pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime
             samples.len()
         ),
         avx512: hetc_runtime::cpu::introspect::CpuIsa::host().avx512,
+        avx2: hetc_runtime::cpu::introspect::CpuIsa::host().avx2,
         threads: threads.to_vec(),
         kernels,
         fallback,

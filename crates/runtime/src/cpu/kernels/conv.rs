@@ -183,10 +183,15 @@ pub fn conv2d(
     match path {
         // Empty reduction: only bias, residual and activation.
         ConvImpl::Empty => epilogue_planes(p, bias, out, accumulate, act, threads),
-        ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseDirect => {
-            if path == ConvImpl::DepthwiseDirect
-                || !super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads)
-            {
+        ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseAvx2 | ConvImpl::DepthwiseDirect => {
+            let done = match path {
+                ConvImpl::DepthwiseAvx512 => super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads),
+                ConvImpl::DepthwiseAvx2 => {
+                    super::depthwise::depthwise_avx2(p, x, w, bias, out, accumulate, act, threads)
+                }
+                _ => false,
+            };
+            if !done {
                 depthwise(p, x, w, bias, out, accumulate, act, threads);
             }
         }
@@ -1472,7 +1477,7 @@ mod tests {
         println!("{p:?}: {:.3} ms {:.1} GFLOP/s", secs * 1e3, p.flops() as f64 / 1e9 / secs);
     }
 
-    /// The AVX-512 depthwise, pointwise and grouped kernels against the portable paths
+    /// The host's depthwise (AVX-512 or AVX2), pointwise and grouped kernels against the portable paths
     /// (depthwise sliding window, `gemm`-crate products), interleaved, on MobileNet, RegNet
     /// and PoseNet shapes:
     /// `cargo test --release -p hetc-runtime --lib -- --ignored --nocapture bench_dw_pw`

@@ -46,7 +46,36 @@ pub(crate) fn depthwise(
     }
 }
 
-/// The geometries this kernel handles (on an AVX-512 CPU).
+/// [`depthwise`] with the AVX2+FMA kernel ([`super::depthwise_avx2`]): same contract, for
+/// CPUs with AVX2 and FMA.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_avx2(
+    p: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    accumulate: bool,
+    act: Activation,
+    threads: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !applies(p) || !super::simd256::available() {
+            return false;
+        }
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe { super::depthwise_avx2::run(p, x, w, bias, out, accumulate, act, threads) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (p, x, w, bias, out, accumulate, act, threads);
+        false
+    }
+}
+
+/// The geometries the AVX-512 and AVX2 kernels handle (on a CPU that has the extension).
 pub(crate) fn applies(p: &Conv2d) -> bool {
     p.c == p.group
         && matches!((p.kh, p.kw), (3, 3) | (5, 5))
@@ -374,11 +403,24 @@ mod tests {
         }
     }
 
+    /// A kernel entry point: [`depthwise`] or [`depthwise_avx2`].
+    type Kernel = fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], bool, Activation, usize) -> bool;
+
     #[test]
-    fn matches_naive() {
-        if !crate::cpu::kernels::simd512::available() {
-            return;
+    fn avx512_matches_naive() {
+        if crate::cpu::kernels::simd512::available() {
+            check_kernel(depthwise);
         }
+    }
+
+    #[test]
+    fn avx2_matches_naive() {
+        if crate::cpu::kernels::simd256::available() {
+            check_kernel(depthwise_avx2);
+        }
+    }
+
+    fn check_kernel(kernel: Kernel) {
         let mut rng = Rng::new(21);
         let cases = [
             geom(1, 3, 7, 7, 1, 3, 1, [1; 4]),
@@ -403,6 +445,12 @@ mod tests {
             dilated(2, 2, 9, 21, 2, 3, 1, 2, [1, 2, 3, 0]),
             dilated(1, 2, 3, 4, 1, 3, 1, 2, [2; 4]),
             dilated(1, 2, 14, 35, 1, 5, 1, 2, [4; 4]),
+            // 8-lane edges: exactly one and two vectors wide, one past, tiny 5x5 stride 2
+            geom(1, 7, 8, 8, 1, 3, 1, [1; 4]),
+            geom(1, 9, 10, 18, 1, 3, 2, [1; 4]),
+            geom(1, 3, 16, 17, 1, 3, 1, [1; 4]),
+            geom(1, 5, 3, 3, 1, 5, 2, [2; 4]),
+            geom(1, 6, 9, 23, 1, 5, 1, [0, 2, 0, 2]),
         ];
         let acts = [
             Activation::Identity,
@@ -425,7 +473,7 @@ mod tests {
                 let want = naive(&p, &x, &w, b, accumulate.then_some(&res[..]), act);
                 for threads in [1, 2] {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
-                    let done = in_pool(threads, || depthwise(&p, &x, &w, b, &mut out, accumulate, act, threads));
+                    let done = in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, threads));
                     assert!(done);
                     assert_close(&out, &want, 1e-4);
                 }

@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod conv;
 pub(crate) mod depthwise;
+pub(crate) mod depthwise_avx2;
 pub mod elementwise;
 pub mod fused_elementwise;
 pub mod gemm;
@@ -19,6 +20,7 @@ pub(crate) mod pointwise;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub(crate) mod simd256;
 pub(crate) mod simd512;
 pub mod softmax;
 pub mod winograd;
