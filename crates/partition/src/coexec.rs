@@ -483,7 +483,7 @@ pub fn force_coexec(
     while i < n && !shares.is_empty() {
         let k = chains.len();
         let share = shares[k % shares.len()];
-        let dims = if k % 2 == 0 { [Dim::Height, Dim::Channels] } else { [Dim::Channels, Dim::Height] };
+        let dims = if k.is_multiple_of(2) { [Dim::Height, Dim::Channels] } else { [Dim::Channels, Dim::Height] };
         let found = (i + 1..=(i + max_chain.max(1)).min(n))
             .rev()
             .find_map(|end| dims.iter().find_map(|&dim| model.chain(i, end, dim, share)));

@@ -96,6 +96,9 @@ struct RowPlan {
     pads: (usize, usize),
 }
 
+/// One op's part: its output range and, along height, the rows it reads.
+type OpPart = ((usize, usize), Option<RowPlan>);
+
 fn rows_needed(w: HeightWindow, out: (usize, usize), in_rows: usize) -> Option<RowPlan> {
     let first = (out.0 * w.stride) as i64 - w.pad_top as i64;
     let last = ((out.1 - 1) * w.stride + w.extent) as i64 - w.pad_top as i64 - 1;
@@ -195,15 +198,16 @@ fn operand(op: &Op, slot: usize, ty: &TensorType, axis: usize, out_rank: usize, 
 /// Builds the split graph of `plan` (made on `graph`). `cost` says which device can run a
 /// slice or a merge.
 pub fn materialize(graph: &Graph, plan: &CoexecPlan, cost: &dyn CostModel) -> Result<SplitGraph, PartitionError> {
+    let index: HashMap<NodeId, usize> = plan.ops.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let mut b = Builder {
         old: graph,
+        index: &index,
         new: Graph::new(graph.name.clone()),
         map: HashMap::new(),
         devices: HashMap::new(),
         cost,
         parts: Vec::new(),
     };
-    let index: HashMap<NodeId, usize> = plan.ops.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let mut chain_at: HashMap<usize, usize> = HashMap::new();
     for (c, ch) in plan.chains.iter().enumerate() {
         for i in ch.start..ch.end {
@@ -256,6 +260,8 @@ pub fn materialize(graph: &Graph, plan: &CoexecPlan, cost: &dyn CostModel) -> Re
 
 struct Builder<'a> {
     old: &'a Graph,
+    /// Index of each op of the plan in [`CoexecPlan::ops`].
+    index: &'a HashMap<NodeId, usize>,
     new: Graph,
     map: HashMap<ValueRef, ValueRef>,
     devices: HashMap<NodeId, Device>,
@@ -366,7 +372,7 @@ impl Builder<'_> {
         }
         let ranges = [(0, cut), (cut, extent)];
         // Per part and op (in chain order): output range and, along height, the rows read.
-        let mut plans: [Vec<((usize, usize), Option<RowPlan>)>; 2] = [Vec::new(), Vec::new()];
+        let mut plans: [Vec<OpPart>; 2] = [Vec::new(), Vec::new()];
         for (p, &range) in ranges.iter().enumerate() {
             let mut out = range;
             let mut list = Vec::with_capacity(ids.len());
@@ -391,6 +397,8 @@ impl Builder<'_> {
             list.reverse();
             plans[p] = list;
         }
+        // Names mark the part's range: `h` rows or `c` channels.
+        let label = if ch.dim == Dim::Height { "h" } else { "c" };
         let devices = [Device::Gpu, Device::Cpu];
         let mut results = [None, None];
         for p in 0..2 {
@@ -412,7 +420,6 @@ impl Builder<'_> {
                     } else {
                         let new = self.value(v)?;
                         let ty = self.new.value_type(new).clone();
-                        let label = if ch.dim == Dim::Height { "h" } else { "c" };
                         match (slot, rows) {
                             // The first input of a height part: the rows its window reads.
                             (0, Some(r)) if k == 0 => self.cut(new, 2, r.input.0, r.input.1, label)?,
@@ -441,7 +448,6 @@ impl Builder<'_> {
                         out.1 - out.0
                     )));
                 }
-                let label = if ch.dim == Dim::Height { "h" } else { "c" };
                 let name = format!("{}.{}[{label}{}:{}]", node.name, dev.name(), out.0, out.1);
                 let part = Node { name: name.clone(), op, num_inputs: inputs.len(), output_names: vec![name], outputs };
                 let new = self.add(part, &inputs, Some(dev));
@@ -464,11 +470,10 @@ impl Builder<'_> {
         // The merge: on the GPU only if every reader of the result is there.
         let last_value = ValueRef { node: last, slot: 0 };
         let readers = self.old.consumers_of(last_value);
-        let index: HashMap<NodeId, usize> = plan.ops.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         let on_gpu = !self.old.is_output(last_value)
             && !readers.is_empty()
             && readers.iter().all(|(r, _)| {
-                index.get(r).is_some_and(|&i| plan.chain_of(i).is_none() && plan.devices[i] == Device::Gpu)
+                self.index.get(r).is_some_and(|&i| plan.chain_of(i).is_none() && plan.devices[i] == Device::Gpu)
             });
         let node = self.old.node(last);
         let merge = Op::Concat(Concat { axis });
