@@ -92,6 +92,25 @@ impl Tensor {
         (ty.numel() == self.numel()).then(|| Tensor { ty, data: self.data.clone() })
     }
 
+    /// Elements `start..end` along `axis`, copied block by block (no element-wise gather,
+    /// so it is cheap even for large weights). `None` if the range or axis is out of bounds.
+    pub fn narrow(&self, axis: usize, start: usize, end: usize) -> Option<Tensor> {
+        let dim = *self.ty.shape.get(axis)?;
+        if start > end || end > dim {
+            return None;
+        }
+        let outer: usize = self.ty.shape[..axis].iter().product();
+        let inner: usize = self.ty.shape[axis + 1..].iter().product::<usize>() * self.ty.dtype.size();
+        let mut shape = self.ty.shape.clone();
+        shape[axis] = end - start;
+        let mut data = Vec::with_capacity(outer * (end - start) * inner);
+        for o in 0..outer {
+            let block = o * dim * inner;
+            data.extend_from_slice(&self.data[block + start * inner..block + end * inner]);
+        }
+        Some(Tensor { ty: TensorType::new(self.ty.dtype, shape), data: Bytes::from(data) })
+    }
+
     /// Element `i` as `f64` (exact for every integer up to 2^53 and for all float types).
     pub fn get_f64(&self, i: usize) -> f64 {
         let s = self.ty.dtype.size();
@@ -243,6 +262,16 @@ mod tests {
             let back = f16_to_f32(f32_to_f16(v));
             assert!((back - v).abs() <= v.abs() * 1e-3 + 6e-8, "{v} -> {back}");
         }
+    }
+
+    #[test]
+    fn narrow_cuts_along_any_axis() {
+        let t = Tensor::from_f32([2, 3], &[0., 1., 2., 3., 4., 5.]);
+        assert_eq!(t.narrow(1, 1, 3).unwrap().to_f32_vec(), vec![1., 2., 4., 5.]);
+        assert_eq!(t.narrow(0, 1, 2).unwrap().to_f32_vec(), vec![3., 4., 5.]);
+        assert_eq!(t.narrow(1, 1, 3).unwrap().shape(), &[2, 2]);
+        assert!(t.narrow(1, 2, 4).is_none());
+        assert!(t.narrow(2, 0, 1).is_none());
     }
 
     #[test]

@@ -336,10 +336,9 @@ impl Builder<'_> {
         let slice = Op::Slice(Slice { axes: vec![SliceAxis { axis, start: start as i64, end: end as i64, step: 1 }] });
         let name = format!("{}.slice[{label}{start}:{end}]", self.new.node(v.node).name);
         if let Op::Constant(t) = &self.new.node(v.node).op {
-            let sliced: Tensor = match slice.eval(&[Some(t)]) {
-                Some(Ok(mut out)) if !out.is_empty() => out.remove(0),
-                other => return Err(internal(format!("cannot cut constant `{name}`: {other:?}"))),
-            };
+            let sliced: Tensor = t
+                .narrow(axis, start, end)
+                .ok_or_else(|| internal(format!("cannot cut constant `{name}` of shape {:?}", t.shape())))?;
             let c = self.new.add_constant(name, sliced);
             return Ok(ValueRef { node: c, slot: 0 });
         }
