@@ -30,6 +30,10 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 cargo test --workspace --locked
 
+# The largest models' GPU and co-execution plans on lavapipe: minutes in a debug build, about
+# two minutes in release, so these tests are ignored above and run here.
+cargo test --release --locked -p hetc-compile --test gpu_models -p hetc --test coexec_models -- --ignored
+
 # The runtime must build for 64-bit Arm (phones): its portable kernels vectorise to NEON there.
 rustup target add aarch64-unknown-linux-gnu
 cargo check --locked --target aarch64-unknown-linux-gnu -p hetc-runtime -p hetc

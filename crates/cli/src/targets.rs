@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use hetc_target::desc::{ProcessorDesc, TargetDesc};
 use hetc_target::facts::Figure;
-use hetc_target::{Catalog, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostGpu, HostInfo};
+use hetc_target::{BindingLimited, Catalog, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostGpu, HostInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,11 +30,18 @@ pub fn catalog_for(name: &str) -> Result<Catalog> {
 fn catalog_probing(probe_gpu: bool) -> Result<Catalog> {
     // The GPU table is what the WGSL generators implement; `host` gains its GPU when the
     // runtime finds an adapter (the one a session would pick by default or by HETC_ADAPTER).
-    let code = CodeTables::new()
-        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
-        .with(HETC_GPU, Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports)));
     let mut host = HostInfo::detect();
     host.gpu = if probe_gpu { host_gpu() } else { None };
+    let kernels: Arc<dyn hetc_target::OpSupport> =
+        Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports));
+    // `host`'s GPU is one adapter: what it cannot bind falls back like an unsupported op.
+    let gpu = match host.gpu.as_ref().and_then(|g| g.max_binding_bytes) {
+        Some(limit) => Arc::new(BindingLimited::new(kernels, limit)),
+        None => kernels,
+    };
+    let code = CodeTables::new()
+        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
+        .with(HETC_GPU, gpu);
     Catalog::builtin(&code, &host).context("cannot load the built-in targets")
 }
 
@@ -54,7 +61,12 @@ fn host_gpu() -> Option<HostGpu> {
         Some(w) => all.into_iter().find(|a| a.name.to_lowercase().contains(&w))?,
         None => all.into_iter().next()?,
     };
-    Some(HostGpu { adapter: a.name, backend: a.backend, device_type: a.device_type })
+    Some(HostGpu {
+        adapter: a.name,
+        backend: a.backend,
+        device_type: a.device_type,
+        max_binding_bytes: Some(a.max_binding_bytes),
+    })
 }
 
 /// The table of hetc's GPU kernels (what the WGSL generators implement), for placement on any

@@ -9,6 +9,9 @@ pub struct AdapterDesc {
     /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software, such as lavapipe), ...
     pub device_type: String,
     pub driver: String,
+    /// The largest tensor one kernel binding can address (wgpu's
+    /// `max_storage_buffer_binding_size`): a larger tensor cannot be a GPU kernel's operand.
+    pub max_binding_bytes: u64,
 }
 
 impl AdapterDesc {

@@ -23,6 +23,8 @@ pub struct HostGpu {
     pub backend: String,
     /// `DiscreteGpu`, `IntegratedGpu`, `Cpu` (software, e.g. lavapipe), ...
     pub device_type: String,
+    /// The largest tensor one kernel binding can address, when the adapter was queried.
+    pub max_binding_bytes: Option<u64>,
 }
 
 /// What was detected about this machine.

@@ -109,7 +109,12 @@ fn cpu_peaks_are_derived_from_the_big_clusters() {
 #[test]
 fn host_gets_a_gpu_only_with_an_adapter_and_a_gpu_table() {
     let mut info = host();
-    info.gpu = Some(HostGpu { adapter: "llvmpipe".into(), backend: "Vulkan".into(), device_type: "Cpu".into() });
+    info.gpu = Some(HostGpu {
+        adapter: "llvmpipe".into(),
+        backend: "Vulkan".into(),
+        device_type: "Cpu".into(),
+        max_binding_bytes: None,
+    });
     // An adapter but no table: still CPU only.
     let c = Catalog::builtin(&code_tables(), &info).unwrap();
     assert_eq!(c.get("host").unwrap().processor_names(), ["cpu"]);

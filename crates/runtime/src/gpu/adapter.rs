@@ -22,13 +22,14 @@ pub(crate) fn instance() -> &'static wgpu::Instance {
     })
 }
 
-fn describe(a: &wgpu::Adapter) -> AdapterDesc {
+pub(crate) fn describe(a: &wgpu::Adapter) -> AdapterDesc {
     let info = a.get_info();
     AdapterDesc {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
         driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        max_binding_bytes: a.limits().max_storage_buffer_binding_size,
     }
 }
 

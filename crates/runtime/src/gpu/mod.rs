@@ -79,12 +79,7 @@ impl GpuExec {
     ) -> Result<GpuExec, RuntimeError> {
         let instance = adapter::instance();
         let adapter = adapter::select(instance, requested)?;
-        let desc = crate::AdapterDesc {
-            name: adapter.get_info().name,
-            backend: format!("{:?}", adapter.get_info().backend),
-            device_type: format!("{:?}", adapter.get_info().device_type),
-            driver: adapter.get_info().driver,
-        };
+        let desc = adapter::describe(&adapter);
         let limits = adapter.limits();
         limits::check(meta, &limits).map_err(|e| RuntimeError::GpuLimits { adapter: desc.label(), reason: e })?;
         let timestamps_ok = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
