@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compile each shared model for the GPU (`--target host --strategy gpu`), run it with `hetc run`
+"""Compile each shared model for the GPU (`--target host --strategy gpu`, or the placement
+`--compile-args` gives, such as forced co-execution), run it with `hetc run`
 on every test set and compare with the reference outputs (max |out - ref| <= 1e-3 x max(1,
 max |ref|)), printing the error, the adapter and the wall time of the run command. For machines
 where the Rust tests cannot be built (the device machine): needs numpy and onnx.
@@ -27,6 +28,12 @@ def main():
     ap.add_argument("--hetc", default="target/release/hetc")
     ap.add_argument("--models", default="../shared/models")
     ap.add_argument("--device", default=None)
+    ap.add_argument(
+        "--compile-args",
+        default="--strategy gpu",
+        help="placement arguments of `hetc compile` (default `--strategy gpu`; for forced co-execution "
+        "for example `--strategy chain --force-split 0.3,0.6`)",
+    )
     ap.add_argument("models_to_run", nargs="*")
     args = ap.parse_args()
     names = args.models_to_run or sorted(
@@ -38,7 +45,8 @@ def main():
             d = os.path.join(args.models, name)
             plan = os.path.join(tmp, name + ".hplan")
             r = subprocess.run(
-                [args.hetc, "compile", os.path.join(d, "model.onnx"), "--target", "host", "--strategy", "gpu", "-o", plan]
+                [args.hetc, "compile", os.path.join(d, "model.onnx"), "--target", "host", "-o", plan]
+                + args.compile_args.split()
                 + SHAPES.get(name, []),
                 capture_output=True, text=True,
             )
@@ -46,7 +54,7 @@ def main():
                 print(f"{name}: FAIL compile: {r.stderr.strip()}", flush=True)
                 failures += 1
                 continue
-            gpu_line = [l for l in r.stdout.splitlines() if l.startswith("gpu:")]
+            gpu_line = [l for l in r.stdout.splitlines() if l.startswith(("gpu:", "co-execution:"))]
             for s in sorted(glob.glob(os.path.join(d, "test_data_set_*"))):
                 out = os.path.join(tmp, name + "_out")
                 cmd = [args.hetc, "run", plan, "--inputs", s, "--output-dir", out]
@@ -72,7 +80,7 @@ def main():
                     ok &= err <= 1e-3
                 failures += not ok
                 print(f"{name} {os.path.basename(s)}: {'ok' if ok else 'FAIL'} max error {worst:.2e} of max(1,max|ref|), "
-                      f"run command {wall:.2f} s; {gpu_line[0] if gpu_line else ''}", flush=True)
+                      f"run command {wall:.2f} s; {'; '.join(gpu_line)}", flush=True)
     print(f"{len(names)} models, {failures} failures")
     return 1 if failures else 0
 

@@ -46,8 +46,8 @@ def compile_plan(hetc, model, plan, strategy, extra):
     }
 
 
-def bench(hetc, plan, runs, threads):
-    cmd = [hetc, "bench", plan, "--runs", str(runs), "--warmup", "1", "--json", "--all-times"]
+def bench(hetc, plan, runs, threads, warmup=1):
+    cmd = [hetc, "bench", plan, "--runs", str(runs), "--warmup", str(warmup), "--json", "--all-times"]
     if threads:
         cmd += ["--threads", str(threads)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -71,6 +71,13 @@ def main():
     ap.add_argument("--measure-runs", type=int, default=5)
     ap.add_argument("--sweep", default="0.1,0.3,0.5,0.7,0.9")
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument(
+        "--drop-factor",
+        type=float,
+        default=3.0,
+        help="a plan whose single probe run takes this many times the CPU plan's is not timed further "
+        "(its probe is its time): a software GPU can take minutes per run",
+    )
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("models_to_run", nargs="*")
     args = ap.parse_args()
@@ -103,9 +110,14 @@ def main():
                         plans[k] = os.path.join(tmp, f"{name}.{k}.hplan")
                         info[k] = compile_plan(args.hetc, model, plans[k], "chain", extra + ["--split-share", str(s)])
                 times = {k: [] for k in plans}
+                probe = {k: bench(args.hetc, p, 1, args.threads, warmup=0)[0] for k, p in plans.items()}
+                dropped = {k for k in plans if probe[k] > args.drop_factor * probe["cpu"]}
+                for k in dropped:
+                    times[k] = [probe[k]]
                 for _ in range(args.rounds):
                     for k, p in plans.items():
-                        times[k] += bench(args.hetc, p, args.runs, args.threads)
+                        if k not in dropped:
+                            times[k] += bench(args.hetc, p, args.runs, args.threads)
             except RuntimeError as e:
                 print(f"{name:<22} FAILED: {e}", flush=True)
                 rows.append({"model": name, "error": str(e)})
@@ -126,7 +138,9 @@ def main():
                 f"{info['chain']['split'] or 'no split'}; {sweep}",
                 flush=True,
             )
-            rows.append({"model": name, "median_ms": med, "info": info})
+            if dropped:
+                print(f"{'':<22} one run only (over {args.drop_factor}x the CPU plan): {', '.join(sorted(dropped))}")
+            rows.append({"model": name, "median_ms": med, "info": info, "one_run": sorted(dropped)})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
