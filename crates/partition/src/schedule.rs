@@ -124,6 +124,43 @@ pub fn plan_timeline(meta: &hetc_plan::PlanMeta) -> Timeline {
     simulate(meta.steps.iter().map(|s| (step_kind(s), s.predicted_us as f64)))
 }
 
+impl Problem {
+    /// The clocks over the ops in `order` (a topological order) placed by `loc`, transfers
+    /// just before their first reader and graph outputs downloaded at the end: what a plan
+    /// issued in that order predicts. Infinite when an op is placed where it cannot run.
+    pub fn run_in_order(&self, loc: &[usize], order: &[usize]) -> Timeline {
+        let mut clocks = Clocks::new();
+        let mut moved = vec![[false; 2]; self.values.len()];
+        for &i in order {
+            let Ok(t) = &self.times[i][loc[i]] else {
+                return Timeline { latency_us: f64::INFINITY, ..Default::default() };
+            };
+            for &k in &self.reads[i] {
+                self.move_value(&mut clocks, &mut moved, loc, k, loc[i]);
+            }
+            clocks.step(StepKind::Compute(DEVICE_OF[loc[i]]), *t);
+        }
+        for k in 0..self.values.len() {
+            if self.values[k].is_output {
+                self.move_value(&mut clocks, &mut moved, loc, k, dev(Device::Cpu));
+            }
+        }
+        clocks.finish()
+    }
+
+    /// Copies value `k` to device `to` unless it is there; returns whether it moved.
+    fn move_value(&self, clocks: &mut Clocks, moved: &mut [[bool; 2]], loc: &[usize], k: usize, to: usize) -> bool {
+        let from = self.value_device(k, loc);
+        if from == to || moved[k][to] {
+            return false;
+        }
+        moved[k][to] = true;
+        let kind = if to == dev(Device::Gpu) { StepKind::Upload } else { StepKind::Download };
+        clocks.step(kind, self.transfer[k][from][to]);
+        true
+    }
+}
+
 /// A placed graph's predicted run, by node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacedSchedule {
@@ -187,7 +224,8 @@ impl Problem {
     /// the host runs the ready CPU op that can start first: one that needs a download starts
     /// only when the GPU is done, so the host prefers work it already has. Ties go to execution
     /// order. Transfers come just before their first reader and graph outputs end on the CPU,
-    /// as the compiler inserts them.
+    /// as the compiler inserts them. Where execution order itself is predicted faster (the
+    /// list schedule is a heuristic), that order is kept.
     pub fn schedule(&self, loc: &[usize]) -> Schedule {
         let n = self.len();
         let mut times = Vec::with_capacity(n);
@@ -205,15 +243,6 @@ impl Problem {
         // Whether each value has been copied to each device, and how many copies.
         let mut moved = vec![[false; 2]; self.values.len()];
         let mut transfers = 0;
-        let transfer = |clocks: &mut Clocks, moved: &mut Vec<[bool; 2]>, transfers: &mut usize, k: usize, to: usize| {
-            let from = self.value_device(k, loc);
-            if from != to && !moved[k][to] {
-                moved[k][to] = true;
-                *transfers += 1;
-                let kind = if to == gpu { StepKind::Upload } else { StepKind::Download };
-                clocks.step(kind, self.transfer[k][from][to]);
-            }
-        };
         // Computed inputs each op still waits for; ready ops by device, in execution order.
         let mut waiting: Vec<usize> =
             self.reads.iter().map(|r| r.iter().filter(|&&k| self.op_source(k).is_some()).count()).collect();
@@ -238,7 +267,7 @@ impl Problem {
                 ready[cpu].remove(pick)
             };
             for &k in &self.reads[i] {
-                transfer(&mut clocks, &mut moved, &mut transfers, k, loc[i]);
+                transfers += usize::from(self.move_value(&mut clocks, &mut moved, loc, k, loc[i]));
             }
             clocks.step(StepKind::Compute(DEVICE_OF[loc[i]]), times[i]);
             order.push(i);
@@ -255,10 +284,17 @@ impl Problem {
         }
         for k in 0..self.values.len() {
             if self.values[k].is_output {
-                transfer(&mut clocks, &mut moved, &mut transfers, k, cpu);
+                transfers += usize::from(self.move_value(&mut clocks, &mut moved, loc, k, cpu));
             }
         }
-        Schedule { order, timeline: clocks.finish(), transfers }
+        let timeline = clocks.finish();
+        // The list schedule is a heuristic: where plain execution order does better, keep it.
+        let plain: Vec<usize> = (0..n).collect();
+        let in_order = self.run_in_order(loc, &plain);
+        if in_order.latency_us < timeline.latency_us - 1e-9 {
+            return Schedule { order: plain, timeline: in_order, transfers };
+        }
+        Schedule { order, timeline, transfers }
     }
 }
 
