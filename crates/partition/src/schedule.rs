@@ -223,9 +223,10 @@ impl Problem {
     /// issuing costs the host nothing, and the GPU then works while the host goes on. Otherwise
     /// the host runs the ready CPU op that can start first: one that needs a download starts
     /// only when the GPU is done, so the host prefers work it already has. Ties go to execution
-    /// order. Transfers come just before their first reader and graph outputs end on the CPU,
-    /// as the compiler inserts them. Where execution order itself is predicted faster (the
-    /// list schedule is a heuristic), that order is kept.
+    /// order. Since a download waits for all the GPU work issued before it, a second policy
+    /// runs a CPU op that needs a download before issuing more GPU work; plain execution order
+    /// is a third candidate; the order predicted fastest is kept. Transfers come just before
+    /// their first reader and graph outputs end on the CPU, as the compiler inserts them.
     pub fn schedule(&self, loc: &[usize]) -> Schedule {
         let n = self.len();
         let mut times = Vec::with_capacity(n);
@@ -238,11 +239,41 @@ impl Problem {
                 }
             }
         }
+        // The list schedule is a heuristic: of its two policies and plain execution order,
+        // keep the order predicted fastest (the first of equals).
+        let mut best = self.list_schedule(loc, &times, Policy::GpuFirst);
+        let plain: Vec<usize> = (0..n).collect();
+        let others =
+            [self.list_schedule(loc, &times, Policy::DownloadsFirst), (plain.clone(), self.run_in_order(loc, &plain))];
+        for c in others {
+            if c.1.latency_us < best.1.latency_us - 1e-9 {
+                best = c;
+            }
+        }
+        Schedule { order: best.0, timeline: best.1, transfers: self.transfer_count(loc) }
+    }
+
+    /// How many transfers placement `loc` needs, whatever the order.
+    fn transfer_count(&self, loc: &[usize]) -> usize {
+        let cpu = dev(Device::Cpu);
+        let mut count = 0;
+        for (k, v) in self.values.iter().enumerate() {
+            let from = self.value_device(k, loc);
+            let mut needed = [false; 2];
+            v.consumers.iter().for_each(|&c| needed[loc[c]] = true);
+            needed[cpu] |= v.is_output;
+            count += (0..2).filter(|&d| needed[d] && d != from).count();
+        }
+        count
+    }
+
+    /// The list schedule of `loc` under `policy`: the order, and its run.
+    fn list_schedule(&self, loc: &[usize], times: &[f64], policy: Policy) -> (Vec<usize>, Timeline) {
+        let n = self.len();
         let (cpu, gpu) = (dev(Device::Cpu), dev(Device::Gpu));
         let mut clocks = Clocks::new();
-        // Whether each value has been copied to each device, and how many copies.
+        // Whether each value has been copied to each device.
         let mut moved = vec![[false; 2]; self.values.len()];
-        let mut transfers = 0;
         // Computed inputs each op still waits for; ready ops by device, in execution order.
         let mut waiting: Vec<usize> =
             self.reads.iter().map(|r| r.iter().filter(|&&k| self.op_source(k).is_some()).count()).collect();
@@ -252,22 +283,24 @@ impl Problem {
         }
         let mut order = Vec::with_capacity(n);
         while order.len() < n {
-            let i = if !ready[gpu].is_empty() {
-                ready[gpu].remove(0)
-            } else {
-                // A CPU op that needs a download waits for the GPU: start it last among equals.
-                let needs_download =
-                    |i: usize| self.reads[i].iter().any(|&k| self.value_device(k, loc) == gpu && !moved[k][cpu]);
-                let pick = ready[cpu]
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|&(_, &i)| (needs_download(i), i))
-                    .map(|(pos, _)| pos)
-                    .expect("a topological order: some op is always ready");
-                ready[cpu].remove(pick)
+            // The ready CPU op to run next: one that needs no download first, since a
+            // download waits for the GPU.
+            let needs_download =
+                |i: usize| self.reads[i].iter().any(|&k| self.value_device(k, loc) == gpu && !moved[k][cpu]);
+            let next_cpu = ready[cpu].iter().enumerate().min_by_key(|&(_, &i)| (needs_download(i), i));
+            let cpu_first = match (policy, next_cpu) {
+                (_, None) => false,
+                (_, Some(_)) if ready[gpu].is_empty() => true,
+                (Policy::GpuFirst, _) => false,
+                // Download before the GPU is given more work, which the download would wait for.
+                (Policy::DownloadsFirst, Some((_, &i))) => needs_download(i),
+            };
+            let i = match next_cpu {
+                Some((pos, _)) if cpu_first => ready[cpu].remove(pos),
+                _ => ready[gpu].remove(0),
             };
             for &k in &self.reads[i] {
-                transfers += usize::from(self.move_value(&mut clocks, &mut moved, loc, k, loc[i]));
+                self.move_value(&mut clocks, &mut moved, loc, k, loc[i]);
             }
             clocks.step(StepKind::Compute(DEVICE_OF[loc[i]]), times[i]);
             order.push(i);
@@ -284,18 +317,21 @@ impl Problem {
         }
         for k in 0..self.values.len() {
             if self.values[k].is_output {
-                transfers += usize::from(self.move_value(&mut clocks, &mut moved, loc, k, cpu));
+                self.move_value(&mut clocks, &mut moved, loc, k, cpu);
             }
         }
-        let timeline = clocks.finish();
-        // The list schedule is a heuristic: where plain execution order does better, keep it.
-        let plain: Vec<usize> = (0..n).collect();
-        let in_order = self.run_in_order(loc, &plain);
-        if in_order.latency_us < timeline.latency_us - 1e-9 {
-            return Schedule { order: plain, timeline: in_order, transfers };
-        }
-        Schedule { order, timeline, transfers }
+        (order, clocks.finish())
     }
+}
+
+/// What the list schedule does when GPU work and CPU work are both ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Issue the GPU work: it costs the host nothing and keeps the GPU busy.
+    GpuFirst,
+    /// Run a CPU op that needs a download first, so that the download does not wait for GPU
+    /// work issued meanwhile; GPU work still goes before CPU work that needs no download.
+    DownloadsFirst,
 }
 
 const DEVICE_OF: [Device; 2] = crate::problem::DEVICES;
