@@ -62,8 +62,8 @@ pub struct CompileArgs {
     /// Give every split this GPU share instead of the chosen one (ratio sweeps).
     #[arg(long, value_name = "SHARE")]
     split_share: Option<f64>,
-    /// `auto` on `host`: timed runs of each candidate plan (CPU only, GPU, layer, subgraph, chain); the
-    /// fastest median is kept. 0 keeps the predicted choice without measuring.
+    /// `auto` on `host`: timed runs of each candidate plan (CPU only, GPU, layer, subgraph,
+    /// chain); the fastest median is kept. 0 keeps the predicted choice without measuring.
     #[arg(long, default_value_t = 7, value_name = "RUNS")]
     measure_runs: usize,
     /// Worker threads of the measured runs (default: all cores).
