@@ -2,9 +2,9 @@
 //!
 //! On the machine it compiles for, hetc can do better than trust its predictions (offline
 //! profiles drift with heat and load, as the "Potentials and Pitfalls" study found): it
-//! compiles the candidate plans — CPU only, GPU (unsupported ops on the CPU), layer placement
-//! and the co-execution chain search — runs them in turn on synthetic inputs and keeps the
-//! fastest median. So the chosen plan is never measurably slower than the best
+//! compiles the candidate plans — CPU only, GPU (unsupported ops on the CPU), layer placement,
+//! subgraph placement (parallel branches overlapping) and the co-execution chain search —
+//! runs them in turn on synthetic inputs and keeps the fastest median. So the chosen plan is never measurably slower than the best
 //! single-processor plan. A candidate whose first run already takes three times the best
 //! median so far is dropped without further runs (a software GPU can be very slow).
 
@@ -15,10 +15,11 @@ use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
 use std::time::Instant;
 
 /// The candidates, simplest first: ties go to the simpler plan.
-const CANDIDATES: [(StrategyArg, &str); 4] = [
+const CANDIDATES: [(StrategyArg, &str); 5] = [
     (StrategyArg::Cpu, "cpu"),
     (StrategyArg::Gpu, "gpu"),
     (StrategyArg::Layer, "layer"),
+    (StrategyArg::Subgraph, "subgraph"),
     (StrategyArg::Chain, "chain"),
 ];
 

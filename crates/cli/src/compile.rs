@@ -1,14 +1,15 @@
-//! `hetc compile MODEL.onnx --target T [--strategy cpu|gpu|layer] -o MODEL.hplan`, for every
-//! target of `hetc targets`.
+//! `hetc compile MODEL.onnx --target T [--strategy S | --granularity G] -o MODEL.hplan`, for
+//! every target of `hetc targets`.
 
 use crate::inspect::import_options;
-use crate::placing::{self, Placed, SplitOptions, StrategyArg};
+use crate::placing::{self, GranularityArg, Placed, SplitOptions, StrategyArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hetc_compile::{CompileError, CompileOptions, CompiledPlan, Fusion, FusionReport, compile_placed};
 use hetc_ir::Graph;
 use hetc_onnx::import_file;
-use hetc_partition::{CostModel, TargetCost};
+use hetc_partition::schedule::plan_timeline;
+use hetc_partition::{CostModel, TargetCost, Timeline};
 use hetc_target::CheckOptions;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,10 +40,17 @@ pub struct CompileArgs {
     #[arg(long, requires = "profile")]
     threads: Option<usize>,
     /// Placement: `cpu` (everything on the CPU), `gpu` (every op the target's GPU runs on the
-    /// GPU, the rest on the CPU, with transfers between them) or `layer` (each op where the
-    /// target's cost model predicts it fastest, transfers counted).
+    /// GPU, the rest on the CPU, with transfers between them), or one of the granularities of
+    /// `--granularity`, placed by the target's cost model.
     #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
     strategy: StrategyArg,
+    /// Co-execution granularity, placed by the target's cost model (instead of `--strategy`):
+    /// `single` (the faster processor by prediction), `layer` (whole ops, run one after
+    /// another), `subgraph` (whole ops, parallel branches on different processors
+    /// overlapping), `op` and `chain` (CoDL's split ops and chains of them), `auto` (the
+    /// fastest of those as the two-queue simulation predicts them).
+    #[arg(long, value_enum, conflicts_with = "strategy")]
+    granularity: Option<GranularityArg>,
     /// Largest share of a split op the GPU may take (`op`, `chain`, `auto`): headroom for the
     /// user interface.
     #[arg(long, value_name = "SHARE")]
@@ -54,8 +62,8 @@ pub struct CompileArgs {
     /// Give every split this GPU share instead of the chosen one (ratio sweeps).
     #[arg(long, value_name = "SHARE")]
     split_share: Option<f64>,
-    /// `auto` on `host`: timed runs of each candidate plan (CPU only, GPU, layer, chain); the
-    /// fastest median is kept. 0 keeps the predicted choice without measuring.
+    /// `auto` on `host`: timed runs of each candidate plan (CPU only, GPU, layer, subgraph,
+    /// chain); the fastest median is kept. 0 keeps the predicted choice without measuring.
     #[arg(long, default_value_t = 7, value_name = "RUNS")]
     measure_runs: usize,
     /// Worker threads of the measured runs (default: all cores).
@@ -95,12 +103,13 @@ fn print_report(r: &FusionReport) {
 }
 
 pub fn run(args: &CompileArgs) -> Result<()> {
+    let strategy = args.granularity.map_or(args.strategy, StrategyArg::from);
     let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     let kernels = crate::targets::gpu_kernels();
     let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
-    if args.strategy != StrategyArg::Cpu && !cost.has_gpu() {
+    if strategy != StrategyArg::Cpu && !cost.has_gpu() {
         bail!("target `{}` has no GPU that hetc can drive; use --strategy cpu", args.target);
     }
     let start = Instant::now();
@@ -111,30 +120,35 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         FusionArg::None => Fusion::None,
         FusionArg::Egg => Fusion::Egg,
     };
-    if args.strategy.max_chain().is_none()
+    if strategy.max_chain().is_none()
         && (args.force_split.is_some() || args.split_share.is_some() || args.gpu_share_max.is_some())
     {
-        bail!("--gpu-share-max, --force-split and --split-share need --strategy op, chain or auto");
+        bail!("--gpu-share-max, --force-split and --split-share need granularity op, chain or auto");
     }
     let split =
         SplitOptions { gpu_share_max: args.gpu_share_max, force: args.force_split.clone(), share: args.split_share };
     let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &cost, strategy, &split);
-    let measure = args.strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
+    let measure = strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
     let (mut plan, report, placed) = if measure {
         crate::autotune::fastest(&compile_with, args.measure_runs, args.measure_threads)?
     } else {
-        compile_with(args.strategy)?
+        compile_with(strategy)?
     };
     // The stand-in model's host figures are read off this machine and are no predictor; host
     // plans get measured predictions from `--profile` instead.
     if let Some(p) = placed.as_ref().filter(|_| !args.target.starts_with("host")) {
         placing::fill_predictions(&mut plan.meta, p, &cost);
-        let total: f64 = match &p.coexec {
-            // Split parts overlap: the search's objective counts each split once.
-            Some((c, _)) => c.predicted_us,
-            None => plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum(),
-        };
-        crate::outln!("predicted latency: {:.3} ms ({})", total / 1e3, cost.label());
+        print_timeline(&plan_timeline(&plan.meta), &cost.label());
+        if !p.candidates.is_empty() {
+            let c: Vec<String> = p
+                .candidates
+                .iter()
+                .map(|(s, t)| {
+                    format!("{} {}", s.name(), t.map_or("impossible".into(), |t| format!("{:.3} ms", t / 1e3)))
+                })
+                .collect();
+            crate::outln!("granularity: chose {} ({})", p.chosen.name(), c.join(", "));
+        }
         if let Some(l) = &p.layer {
             let c: Vec<String> = l
                 .candidates
@@ -166,8 +180,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         let p = crate::predict::load_profile(path)?;
         let threads = args.threads.unwrap_or_else(|| p.default_threads()).max(1);
         crate::predict::fill_predictions(&mut plan.meta, &p, threads)?;
-        let total: f64 = plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum();
-        crate::outln!("predicted latency: {:.3} ms ({threads} threads, profile {})", total / 1e3, path.display());
+        print_timeline(&plan_timeline(&plan.meta), &format!("{threads} threads, profile {}", path.display()));
     }
     let bytes = plan.encode()?;
     let output = args
@@ -206,6 +219,19 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The predicted latency: the critical path of the two queues, what each processor computes,
+/// and what the steps add up to one after another.
+fn print_timeline(t: &Timeline, source: &str) {
+    crate::outln!(
+        "predicted latency: {:.3} ms ({source}); cpu busy {:.3} ms, gpu busy {:.3} ms, transfers {:.3} ms, {:.3} ms one step after another",
+        t.latency_us / 1e3,
+        t.busy_us[0] / 1e3,
+        t.busy_us[1] / 1e3,
+        t.transfer_us / 1e3,
+        t.sum_us / 1e3
+    );
 }
 
 /// One compiled candidate: the plan, the fusion report and the placement behind it.

@@ -1,6 +1,9 @@
-//! `hetc inspect PLAN`: the plan's steps, memory plan and weights.
+//! `hetc inspect PLAN`: the plan's steps, memory plan, weights and predicted run (the two-queue
+//! simulation of `hetc_partition::schedule` over the steps' predicted times).
 
 use anyhow::{Context, Result};
+use hetc_partition::Timeline;
+use hetc_partition::schedule::plan_timeline;
 use hetc_plan::{Kernel, Storage};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,9 +62,9 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
         );
     }
     crate::outln!("weights    {:.2} MiB", mib(plan.weights.len() as u64));
-    let predicted: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum();
-    if predicted > 0.0 {
-        crate::outln!("predicted  {:.3} ms (sum of the steps' predicted times, transfers included)", predicted / 1e3);
+    let timeline = plan_timeline(meta);
+    if timeline.sum_us > 0.0 {
+        print_timeline(&timeline);
     }
     let shape = |id: u32| format!("{:?}", meta.tensors[id as usize].shape);
     for b in &meta.inputs {
@@ -122,11 +125,29 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             crate::outln!("{:>4}  {:<6} dispatch {}", "", "", d.join(", "));
         }
     }
-    let total: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum();
-    if total > 0.0 {
-        crate::outln!("predicted  {:.3} ms in total", total / 1e3);
+    if timeline.sum_us > 0.0 {
+        crate::outln!("predicted  {:.3} ms in total (critical path)", timeline.latency_us / 1e3);
     }
     Ok(())
+}
+
+/// The predicted run: CPU and GPU steps overlap where the runtime lets them (GPU work issued
+/// before a CPU step runs during it), so the total is the critical path of the two queues,
+/// not the sum of the steps; a plan on one processor gets the same either way.
+fn print_timeline(t: &Timeline) {
+    crate::outln!(
+        "predicted  {:.3} ms critical path (CPU and GPU steps overlapping as the runtime issues them; {:.3} ms one after another)",
+        t.latency_us / 1e3,
+        t.sum_us / 1e3
+    );
+    if t.busy_us[1] > 0.0 || t.transfer_us > 0.0 {
+        crate::outln!(
+            "busy       cpu {:.3} ms, gpu {:.3} ms, transfers {:.3} ms",
+            t.busy_us[0] / 1e3,
+            t.busy_us[1] / 1e3,
+            t.transfer_us / 1e3
+        );
+    }
 }
 
 fn serde_json_value(
@@ -149,6 +170,19 @@ fn serde_json_value(
         "shaders": meta.shaders.len(),
         "devices": meta.steps.iter().map(|s| s.device.name()).collect::<Vec<_>>(),
         "transfers": meta.steps.iter().filter(|s| matches!(s.kernel, Kernel::Upload | Kernel::Download)).count(),
+        "predicted_us": predicted_json(meta),
+    })
+}
+
+/// The predicted run (zeros when the plan carries no predicted times).
+fn predicted_json(meta: &hetc_plan::PlanMeta) -> serde_json::Value {
+    let t = plan_timeline(meta);
+    serde_json::json!({
+        "critical_path": t.latency_us,
+        "sum": t.sum_us,
+        "cpu_busy": t.busy_us[0],
+        "gpu_busy": t.busy_us[1],
+        "transfers": t.transfer_us,
     })
 }
 

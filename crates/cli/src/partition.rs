@@ -1,19 +1,27 @@
 //! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--json]`: where each
 //! op of the fused model would run, predicted with the target's cost model: single processor,
-//! layer-level placement, CoDL's intra-operator splits (`op`) and operator chains (`chain`).
-//! `auto` takes the fastest. For the models CoDL measured on the Snapdragon 855, its published
-//! latency is printed beside the prediction.
+//! layer-level placement (ops one after another), subgraph placement (parallel branches on
+//! different processors overlapping), CoDL's intra-operator splits (`op`) and operator chains
+//! (`chain`). Every candidate is predicted both ways: with the runtime's two queues (the
+//! critical path, what `auto` compares) and one op after another (what the layer and
+//! co-execution searches minimise). For the models CoDL measured on the Snapdragon 855, its
+//! published latency is printed beside the prediction.
 //!
 //! This command plans; `hetc compile` turns a placement into a plan the runtime executes.
 
 use crate::inspect::import_options;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use hetc_ir::{Graph, NodeId};
 use hetc_onnx::import_file;
-use hetc_partition::{CoexecOptions, CoexecPlan, TargetCost, place_coexec, place_layers};
+use hetc_partition::{
+    CoexecOptions, CoexecPlan, Objective, TargetCost, materialize, place_coexec, place_layers, place_layers_with,
+    schedule_placed,
+};
 use hetc_plan::Device;
 use hetc_target::CheckOptions;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,8 +34,10 @@ pub enum Granularity {
     Op,
     /// Ops split in chains that share data only at their ends.
     Chain,
-    /// Each op whole on one processor.
+    /// Each op whole on one processor, ops run one after another.
     Layer,
+    /// Each op whole on one processor, parallel branches on different processors overlapping.
+    Subgraph,
     /// The faster single processor (unsupported ops on the CPU).
     Single,
 }
@@ -70,8 +80,11 @@ struct Report {
     granularity: Granularity,
     chosen: &'static str,
     predicted_ms: f64,
-    /// Predicted latency of each granularity, ms (`null`: impossible).
+    /// Predicted latency of each granularity with CPU and GPU work overlapping as the runtime
+    /// issues it (the critical path), ms (`null`: impossible).
     candidates: Vec<(&'static str, Option<f64>)>,
+    /// The same, ops one after another.
+    sequential: Vec<(&'static str, Option<f64>)>,
     ops: usize,
     split_height: usize,
     split_channels: usize,
@@ -121,6 +134,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
     let start = Instant::now();
     let layer = place_layers(&fused, &cost)?;
+    let subgraph = place_layers_with(&fused, &cost, Objective::Overlap)?;
     let share = args.gpu_share_max;
     let op = place_coexec(&fused, &cost, &layer, CoexecOptions { max_chain: 1, gpu_share_max: share })?;
     let chain = place_coexec(
@@ -131,16 +145,42 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     )?;
     let search_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    let single = layer.single_us;
+    let whole = |devices: Vec<(NodeId, Device)>| -> Result<Option<f64>> {
+        let map: HashMap<NodeId, Device> = devices.into_iter().collect();
+        overlapped(&fused, &cost, &map)
+    };
+    let ids = || layer.devices.iter().map(|d| d.0);
+    let split = |plan: &CoexecPlan| -> Result<Option<f64>> {
+        if plan.chains.is_empty() {
+            return whole(plan.ops.iter().copied().zip(plan.devices.iter().copied()).collect());
+        }
+        let g = materialize(&fused, plan, &cost)?;
+        overlapped(&g.graph, &cost, &g.devices)
+    };
+    let ms = |t: Option<f64>| t.map(|t| t / 1e3);
     let candidates: Vec<(&'static str, Option<f64>)> = vec![
-        ("single", Some(single / 1e3)),
+        ("single", ms(whole(ids().zip(layer.single.iter().copied()).collect())?)),
+        ("layer", ms(whole(layer.devices.clone())?)),
+        ("subgraph", ms(whole(subgraph.devices.clone())?)),
+        ("op", ms(split(&op)?)),
+        ("chain", ms(split(&chain)?)),
+    ];
+    let problem = hetc_partition::Problem::new(&fused, &cost)?;
+    let sequential_of = |devices: &[(NodeId, Device)]| {
+        let loc: Vec<usize> = devices.iter().map(|d| hetc_partition::problem::dev(d.1)).collect();
+        Some(problem.evaluate(&loc).0 / 1e3).filter(|t| t.is_finite())
+    };
+    let sequential: Vec<(&'static str, Option<f64>)> = vec![
+        ("single", Some(layer.single_us / 1e3)),
         ("layer", Some(layer.predicted_us / 1e3)),
+        ("subgraph", sequential_of(&subgraph.devices)),
         ("op", Some(op.predicted_us / 1e3)),
         ("chain", Some(chain.predicted_us / 1e3)),
     ];
     let chosen = match args.granularity {
         Granularity::Single => "single",
         Granularity::Layer => "layer",
+        Granularity::Subgraph => "subgraph",
         Granularity::Op => "op",
         Granularity::Chain => "chain",
         // Ties go to the simpler plan: candidates are listed simplest first.
@@ -158,6 +198,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     let (plan, devices): (&CoexecPlan, Vec<Device>) = match chosen {
         "single" => (&empty, layer.single.clone()),
         "layer" => (&empty, layer.devices.iter().map(|d| d.1).collect()),
+        "subgraph" => (&empty, subgraph.devices.iter().map(|d| d.1).collect()),
         "op" => (&op, op.devices.clone()),
         _ => (&chain, chain.devices.clone()),
     };
@@ -187,6 +228,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         chosen,
         predicted_ms: candidates.iter().find(|c| c.0 == chosen).and_then(|c| c.1).unwrap_or(f64::NAN),
         candidates,
+        sequential,
         ops: stats.ops,
         split_height: stats.split_height,
         split_channels: stats.split_channels,
@@ -208,6 +250,13 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     Ok(())
 }
 
+/// The two-queue prediction of `graph` with `devices` (nodes not listed on the CPU), us;
+/// `None` when a node sits where it cannot run.
+fn overlapped(graph: &Graph, cost: &TargetCost<'_>, devices: &HashMap<NodeId, Device>) -> Result<Option<f64>> {
+    let s = schedule_placed(graph, cost, &|id| devices.get(&id).copied().unwrap_or(Device::Cpu))?;
+    Ok(Some(s.timeline.latency_us).filter(|t| t.is_finite()))
+}
+
 fn pct(n: usize, of: usize) -> f64 {
     if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 }
 }
@@ -220,14 +269,15 @@ fn print(r: &Report, no_gpu_kernels: bool) {
         crate::outln!("note       this build has no GPU kernels, so nothing is placed on the GPU");
     }
     crate::outln!();
-    crate::outln!("{:<10} {:>14}", "granularity", "predicted ms");
-    for (name, t) in &r.candidates {
+    crate::outln!("{:<11} {:>14} {:>14}", "granularity", "predicted ms", "sequential ms");
+    let cell = |t: &Option<f64>| t.map_or("impossible".to_string(), |t| format!("{t:.2}"));
+    for ((name, t), (_, seq)) in r.candidates.iter().zip(&r.sequential) {
         let mark = if *name == r.chosen { "  <- chosen" } else { "" };
-        match t {
-            Some(t) => crate::outln!("{:<10} {:>14.2}{mark}", name, t),
-            None => crate::outln!("{:<10} {:>14}{mark}", name, "impossible"),
-        }
+        crate::outln!("{:<11} {:>14} {:>14}{mark}", name, cell(t), cell(seq));
     }
+    crate::outln!(
+        "(predicted: CPU and GPU work overlapping as the runtime issues it; sequential: one op after another)"
+    );
     if let Some(codl) = r.codl_sd855_ms {
         crate::outln!("{:<10} {:>14.2}  (CoDL measured on the Snapdragon 855, MobiSys'22)", "codl", codl);
     }

@@ -367,10 +367,37 @@ pub(crate) fn transform_winograd_weights(p: &mut Program) {
     }
 }
 
+/// The order to lower `graph`'s nodes in: the placement's order of its compute nodes, after
+/// the inputs and constants, or the topological order.
+fn node_order(graph: &Graph, placement: &Placement) -> Result<Vec<NodeId>, CompileError> {
+    let topo = graph.topo_order()?;
+    let Some(order) = &placement.order else { return Ok(topo) };
+    let bad = |why: String| CompileError::Placement(format!("the placement's step order {why}"));
+    let mut full: Vec<NodeId> = topo.iter().copied().filter(|&id| !graph.node(id).op.is_compute()).collect();
+    let mut done: std::collections::HashSet<NodeId> = full.iter().copied().collect();
+    for &id in order {
+        if graph.try_node(id).is_none_or(|n| !n.op.is_compute()) {
+            return Err(bad(format!("names {id:?}, not a compute node of the graph")));
+        }
+        if let Some(v) = graph.inputs_of(id).into_iter().flatten().find(|v| !done.contains(&v.node)) {
+            let (node, input) = (&graph.node(id).name, &graph.node(v.node).name);
+            return Err(bad(format!("puts `{node}` before `{input}`, which it reads")));
+        }
+        if !done.insert(id) {
+            return Err(bad(format!("names `{}` twice", graph.node(id).name)));
+        }
+        full.push(id);
+    }
+    if let Some(&missing) = topo.iter().find(|id| !done.contains(id)) {
+        return Err(bad(format!("lacks `{}`", graph.node(missing).name)));
+    }
+    Ok(full)
+}
+
 pub(crate) fn lower(graph: &Graph, placement: &Placement) -> Result<Program, CompileError> {
     let mut p = Program::default();
     let mut map: HashMap<ValueRef, ValId> = HashMap::new();
-    for id in graph.topo_order()? {
+    for id in node_order(graph, placement)? {
         let before = p.steps.len();
         let device = placement.device(id);
         lower_node(graph, id, device, &mut p, &mut map)?;

@@ -39,6 +39,11 @@ impl Placed {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement {
     pub devices: HashMap<NodeId, Device>,
+    /// The order to lower the compute nodes in, when it matters: the runtime issues steps in
+    /// plan order, and GPU work overlaps CPU work only if it is issued first (a list schedule,
+    /// `hetc_partition::Problem::schedule`). It must hold every compute node once, each after
+    /// the nodes it reads; `None`: the graph's topological order.
+    pub order: Option<Vec<NodeId>>,
 }
 
 impl Placement {
@@ -67,7 +72,7 @@ impl Placement {
                 }
             }
         }
-        Placement { devices }
+        Placement { devices, order: None }
     }
 
     /// Nodes placed on a device whose table does not support them, with the reason: a

@@ -7,9 +7,13 @@
 //! - [`cost`]: the [`CostModel`] trait placement asks for op and transfer times, and
 //!   [`TargetCost`], which answers from a target's description and support tables.
 //! - [`problem`]: the placement problem as flat arrays (costs per op and device, values with
-//!   their consumers) and its objective: op times plus the transfers a placement needs.
-//! - [`layer`]: layer-level placement: single-processor candidates, then a bounded local
-//!   search over op and window flips; never worse than the best single-processor candidate.
+//!   their consumers) and its objectives: op times plus the transfers a placement needs, one
+//!   after another (`Sequential`) or overlapping (`Overlap`).
+//! - [`schedule`]: the two-queue simulation of the runtime (host thread, in-order GPU queue)
+//!   behind `Overlap`, the list order the compiler issues steps in, and plan timelines.
+//! - [`layer`]: whole-op placement (granularities `layer` and `subgraph`): single-processor
+//!   candidates, then a bounded local search over op and window flips; never predicted worse
+//!   than the best single-processor candidate.
 //! - [`coexec`]: CoDL's intra-operator co-execution on top of a layer placement: ops and
 //!   chains of ops split along height or channels with a GPU share, data sharing counted.
 //! - [`materialize`]: a co-execution plan as a graph of ordinary ops on sub-tensors (each
@@ -21,10 +25,12 @@ mod error;
 pub mod layer;
 pub mod materialize;
 pub mod problem;
+pub mod schedule;
 
 pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, force_coexec, place_coexec};
 pub use cost::{CostModel, SplitTime, TargetCost};
 pub use error::PartitionError;
-pub use layer::{Candidate, LayerPlacement, place_layers};
+pub use layer::{Candidate, LayerPlacement, place_layers, place_layers_with};
 pub use materialize::{SplitGraph, SplitPart, materialize};
-pub use problem::Problem;
+pub use problem::{Objective, Problem};
+pub use schedule::{Clocks, PlacedSchedule, Schedule, StepKind, Timeline, schedule_placed};

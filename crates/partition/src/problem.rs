@@ -1,9 +1,10 @@
-//! The placement problem as flat arrays, and its objective.
+//! The placement problem as flat arrays, and its objectives.
 //!
-//! Ops run one after another in execution order (layer-level placement does not overlap
-//! processors; co-execution does), so a placement's predicted latency is the sum of its ops'
-//! times plus the time of the transfers it needs. Transfers follow `hetc support`'s
-//! definition: a value moves once to each other processor that reads it; graph inputs start on
+//! Two objectives ([`Objective`]): `Sequential` runs ops one after another in execution order,
+//! so a placement's predicted latency is the sum of its ops' times plus the time of the
+//! transfers it needs (granularity `layer`); `Overlap` simulates the runtime's two queues, so
+//! that independent branches placed on different processors overlap (granularity `subgraph`,
+//! [`crate::schedule`]). Transfers follow `hetc support`'s definition: a value moves once to each other processor that reads it; graph inputs start on
 //! the CPU and graph outputs must end there; constants (weights) are loaded once per processor
 //! and never move.
 
@@ -22,6 +23,17 @@ pub fn dev(d: Device) -> usize {
         Device::Cpu => 0,
         Device::Gpu => 1,
     }
+}
+
+/// How a placement's latency is predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Objective {
+    /// Ops one after another: the sum of op and transfer times.
+    #[default]
+    Sequential,
+    /// The runtime's host thread and GPU queue: GPU work overlaps CPU work it does not depend
+    /// on ([`Problem::schedule`]).
+    Overlap,
 }
 
 /// Where a value is produced.
@@ -52,7 +64,10 @@ pub struct Problem {
     pub times: Vec<[Result<f64, String>; 2]>,
     pub values: Vec<Value>,
     /// `transfer[v][from][to]` for value `v`, precomputed.
-    transfer: Vec<[[f64; 2]; 2]>,
+    pub(crate) transfer: Vec<[[f64; 2]; 2]>,
+    /// Values each op reads (each once) and writes, as indices into `values`.
+    pub(crate) reads: Vec<Vec<usize>>,
+    pub(crate) writes: Vec<Vec<usize>>,
 }
 
 impl Problem {
@@ -96,7 +111,14 @@ impl Problem {
         }
         let transfer =
             values.iter().map(|v| DEVICES.map(|from| DEVICES.map(|to| cost.transfer_us(v.bytes, from, to)))).collect();
-        Ok(Problem { ops, times, values, transfer })
+        let (mut reads, mut writes) = (vec![Vec::new(); ops.len()], vec![Vec::new(); ops.len()]);
+        for (k, v) in values.iter().enumerate() {
+            v.consumers.iter().for_each(|&c| reads[c].push(k));
+            if let Source::Op(i) = v.source {
+                writes[i].push(k);
+            }
+        }
+        Ok(Problem { ops, times, values, transfer, reads, writes })
     }
 
     pub fn len(&self) -> usize {
@@ -119,8 +141,33 @@ impl Problem {
         }
     }
 
-    /// Predicted latency of placement `loc` (device index per op) and its transfer count;
+    /// Device index where value `k` is produced under `loc`.
+    pub(crate) fn value_device(&self, k: usize, loc: &[usize]) -> usize {
+        self.source_device(&self.values[k], loc)
+    }
+
+    /// The op that produces value `k` (`None` for a graph input).
+    pub(crate) fn op_source(&self, k: usize) -> Option<usize> {
+        match self.values[k].source {
+            Source::Input => None,
+            Source::Op(i) => Some(i),
+        }
+    }
+
+    /// Predicted latency of placement `loc` under `objective`, and its transfer count;
     /// infinite when an op is placed where it cannot run.
+    pub fn predict(&self, loc: &[usize], objective: Objective) -> (f64, usize) {
+        match objective {
+            Objective::Sequential => self.evaluate(loc),
+            Objective::Overlap => {
+                let s = self.schedule(loc);
+                (s.timeline.latency_us, s.transfers)
+            }
+        }
+    }
+
+    /// Predicted latency of placement `loc` (device index per op) with ops run one after
+    /// another, and its transfer count; infinite when an op is placed where it cannot run.
     pub fn evaluate(&self, loc: &[usize]) -> (f64, usize) {
         let mut total = 0.0;
         for (i, &d) in loc.iter().enumerate() {
