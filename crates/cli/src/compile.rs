@@ -2,13 +2,13 @@
 //! target of `hetc targets`.
 
 use crate::inspect::import_options;
-use crate::placing::{self, Placed, SplitOptions, StrategyArg};
+use crate::placing::{self, Costs, Placed, SplitOptions, StrategyArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hetc_compile::{CompileError, CompileOptions, CompiledPlan, Fusion, FusionReport, compile_placed};
 use hetc_ir::Graph;
 use hetc_onnx::import_file;
-use hetc_partition::{CostModel, TargetCost};
+use hetc_partition::TargetCost;
 use hetc_target::CheckOptions;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,7 +32,9 @@ pub struct CompileArgs {
     /// Print what the fusion pass did: nodes before and after, e-graph size, rules, pass time.
     #[arg(long)]
     fusion_report: bool,
-    /// A profile from `hetc profile`: fills every step's predicted time.
+    /// A profile from `hetc profile`: the latency predictor then prices placement (`layer`
+    /// and finer search with its CPU op times; GPU ops and, while the profile's transfer term
+    /// is unfitted, transfers come from the target's model) and every step's predicted time.
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Threads the predicted times assume (default: the profile's largest measured count).
@@ -40,7 +42,8 @@ pub struct CompileArgs {
     threads: Option<usize>,
     /// Placement: `cpu` (everything on the CPU), `gpu` (every op the target's GPU runs on the
     /// GPU, the rest on the CPU, with transfers between them) or `layer` (each op where the
-    /// target's cost model predicts it fastest, transfers counted).
+    /// cost model predicts it fastest, transfers counted; the cost model is the latency
+    /// predictor with `--profile`, else the target's stand-in model).
     #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
     strategy: StrategyArg,
     /// Largest share of a split op the GPU may take (`op`, `chain`, `auto`): headroom for the
@@ -98,9 +101,19 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     let kernels = crate::targets::gpu_kernels();
-    let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
+    let target_cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
-    if args.strategy != StrategyArg::Cpu && !cost.has_gpu() {
+    let predictor = args.profile.as_deref().map(crate::predict::load_profile).transpose()?;
+    let threads = match (&predictor, args.threads) {
+        (_, Some(0)) => bail!("--threads must be at least 1"),
+        (Some(p), t) => t.unwrap_or_else(|| p.default_threads()).max(1),
+        (None, _) => 0,
+    };
+    let costs = Costs::new(
+        target_cost,
+        predictor.as_ref().zip(args.profile.as_ref()).map(|(p, path)| (p, threads, path.display().to_string())),
+    );
+    if args.strategy != StrategyArg::Cpu && !costs.has_gpu() {
         bail!("target `{}` has no GPU that hetc can drive; use --strategy cpu", args.target);
     }
     let start = Instant::now();
@@ -118,23 +131,37 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     }
     let split =
         SplitOptions { gpu_share_max: args.gpu_share_max, force: args.force_split.clone(), share: args.split_share };
-    let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &cost, strategy, &split);
+    let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &costs, strategy, &split);
     let measure = args.strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
     let (mut plan, report, placed) = if measure {
         crate::autotune::fastest(&compile_with, args.measure_runs, args.measure_threads)?
     } else {
         compile_with(args.strategy)?
     };
+    let cost = costs.model();
+    match args.strategy {
+        StrategyArg::Cpu => crate::outln!("placement: everything on the CPU (--strategy cpu)"),
+        StrategyArg::Gpu => crate::outln!("placement: every op the GPU runs on the GPU (--strategy gpu)"),
+        _ => crate::outln!("placement: searched with {}", cost.label()),
+    }
+    if let Some(line) = costs.basis_line() {
+        crate::outln!("{line}");
+    }
     // The stand-in model's host figures are read off this machine and are no predictor; host
     // plans get measured predictions from `--profile` instead.
-    if let Some(p) = placed.as_ref().filter(|_| !args.target.starts_with("host")) {
-        placing::fill_predictions(&mut plan.meta, p, &cost);
+    let fill = predictor.is_some() || !args.target.starts_with("host");
+    if let Some(p) = placed.as_ref().filter(|_| fill) {
+        placing::fill_predictions(&mut plan.meta, p, cost, predictor.as_ref().map(|p| (p, threads)))?;
         let total: f64 = match &p.coexec {
             // Split parts overlap: the search's objective counts each split once.
             Some((c, _)) => c.predicted_us,
             None => plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum(),
         };
-        crate::outln!("predicted latency: {:.3} ms ({})", total / 1e3, cost.label());
+        let basis = match &predictor {
+            Some(_) => format!("{threads} threads; {}", cost.label()),
+            None => cost.label(),
+        };
+        crate::outln!("predicted latency: {:.3} ms ({basis})", total / 1e3);
         if let Some(l) = &p.layer {
             let c: Vec<String> = l
                 .candidates
@@ -161,13 +188,6 @@ pub fn run(args: &CompileArgs) -> Result<()> {
             s.chained,
             c.layer_us / 1e3
         );
-    }
-    if let Some(path) = &args.profile {
-        let p = crate::predict::load_profile(path)?;
-        let threads = args.threads.unwrap_or_else(|| p.default_threads()).max(1);
-        crate::predict::fill_predictions(&mut plan.meta, &p, threads)?;
-        let total: f64 = plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum();
-        crate::outln!("predicted latency: {:.3} ms ({threads} threads, profile {})", total / 1e3, path.display());
     }
     let bytes = plan.encode()?;
     let output = args
@@ -216,14 +236,14 @@ fn compile_once(
     args: &CompileArgs,
     graph: &Graph,
     fusion: Fusion,
-    cost: &TargetCost<'_>,
+    costs: &Costs<'_>,
     strategy: StrategyArg,
     split: &SplitOptions,
 ) -> Result<Compiled> {
     // Placement happens on the graph as lowered (fused), inside the compiler.
     let mut placed: Option<Placed> = None;
     let mut place = |g: &Graph| -> Result<hetc_compile::Placed, CompileError> {
-        let p = placing::place(g, cost, strategy, split).map_err(|e| {
+        let p = placing::place(g, costs, strategy, split).map_err(|e| {
             CompileError::Placement(format!("cannot place {} on {}: {e:#}", args.model.display(), args.target))
         })?;
         let out = hetc_compile::Placed { graph: p.graph.clone(), placement: p.placement.clone() };

@@ -1,5 +1,6 @@
-//! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--json]`: where each
-//! op of the fused model would run, predicted with the target's cost model: single processor,
+//! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--profile P] [--json]`:
+//! where each op of the fused model would run, predicted with the target's cost model or, with
+//! `--profile`, the latency predictor (CPU ops; the rest by the target's model): single processor,
 //! layer-level placement, CoDL's intra-operator splits (`op`) and operator chains (`chain`).
 //! `auto` takes the fastest. For the models CoDL measured on the Snapdragon 855, its published
 //! latency is printed beside the prediction.
@@ -7,6 +8,7 @@
 //! This command plans; `hetc compile` turns a placement into a plan the runtime executes.
 
 use crate::inspect::import_options;
+use crate::placing::Costs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use hetc_onnx::import_file;
@@ -48,6 +50,13 @@ pub struct PartitionArgs {
     /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     input_shapes: Vec<String>,
+    /// A profile from `hetc profile`: the latency predictor prices CPU ops (GPU ops and, while
+    /// the profile's transfer term is unfitted, transfers come from the target's model).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Threads the predictor assumes (default: the profile's largest measured count).
+    #[arg(long, requires = "profile")]
+    threads: Option<usize>,
     /// Print machine-readable JSON.
     #[arg(long)]
     json: bool,
@@ -67,6 +76,9 @@ struct Report {
     model: String,
     target: String,
     cost_model: String,
+    /// With `--profile`: how many CPU ops the predictor priced by their kernel's model, by a
+    /// family's, and by the target's model (it had none).
+    cpu_basis: Option<String>,
     granularity: Granularity,
     chosen: &'static str,
     predicted_ms: f64,
@@ -117,15 +129,28 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         import_file(&args.model, &options).with_context(|| format!("cannot import {}", args.model.display()))?;
     let (fused, _) = hetc_compile::fuse(&model.graph).context("fusion failed")?;
     let kernels = crate::targets::gpu_kernels();
-    let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
+    let target_cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
+    let predictor = args.profile.as_deref().map(crate::predict::load_profile).transpose()?;
+    let predicted = match (&predictor, &args.profile) {
+        (Some(p), Some(path)) => {
+            let threads = args.threads.unwrap_or_else(|| p.default_threads());
+            if threads == 0 {
+                bail!("--threads must be at least 1");
+            }
+            Some((p, threads, path.display().to_string()))
+        }
+        _ => None,
+    };
+    let costs = Costs::new(target_cost, predicted);
+    let cost = costs.model();
     let start = Instant::now();
-    let layer = place_layers(&fused, &cost)?;
+    let layer = place_layers(&fused, cost)?;
     let share = args.gpu_share_max;
-    let op = place_coexec(&fused, &cost, &layer, CoexecOptions { max_chain: 1, gpu_share_max: share })?;
+    let op = place_coexec(&fused, cost, &layer, CoexecOptions { max_chain: 1, gpu_share_max: share })?;
     let chain = place_coexec(
         &fused,
-        &cost,
+        cost,
         &layer,
         CoexecOptions { max_chain: hetc_partition::coexec::MAX_CHAIN, gpu_share_max: share },
     )?;
@@ -183,6 +208,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     let report = Report {
         target: args.target.clone(),
         cost_model: layer.cost_model.clone(),
+        cpu_basis: costs.basis_line(),
         granularity: args.granularity,
         chosen,
         predicted_ms: candidates.iter().find(|c| c.0 == chosen).and_then(|c| c.1).unwrap_or(f64::NAN),
@@ -216,6 +242,9 @@ fn print(r: &Report, no_gpu_kernels: bool) {
     crate::outln!("model      {} ({} ops after fusion)", r.model, r.ops);
     crate::outln!("target     {}", r.target);
     crate::outln!("times      {}", r.cost_model);
+    if let Some(b) = &r.cpu_basis {
+        crate::outln!("           {b}");
+    }
     if no_gpu_kernels {
         crate::outln!("note       this build has no GPU kernels, so nothing is placed on the GPU");
     }

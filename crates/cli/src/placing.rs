@@ -3,16 +3,70 @@
 //! from `layer` on, the target's cost model (hetc-partition). `op`, `chain` and `auto` may
 //! split ops between the processors (CoDL's co-execution): the graph is then rewritten into
 //! parts ([`hetc_partition::materialize`]). Steps get the cost model's predicted times.
+//!
+//! The cost model is the target's stand-in roofline model, or, with `--profile`, the latency
+//! predictor ([`Costs`]).
 
 use anyhow::{Result, bail};
 use hetc_compile::Placement;
 use hetc_ir::{Graph, Op};
 use hetc_partition::{
-    CoexecOptions, CoexecPlan, CostModel, LayerPlacement, SplitPart, TargetCost, force_coexec, materialize,
-    place_coexec, place_layers,
+    CoexecOptions, CoexecPlan, CostModel, LayerPlacement, PredictorCost, SplitPart, TargetCost, force_coexec,
+    materialize, place_coexec, place_layers,
 };
 use hetc_plan::{Device, Kernel, PlanMeta};
+use hetc_predictor::Predictor;
 use std::collections::HashMap;
+
+/// The cost model placement searches with.
+pub enum Costs<'a> {
+    /// The target's stand-in roofline model (no `--profile`).
+    Target(TargetCost<'a>),
+    /// The latency predictor's profile for CPU ops, the target's model for the rest.
+    Predicted(PredictorCost<'a>),
+}
+
+impl<'a> Costs<'a> {
+    /// The predictor's model when a profile is given, else the target's.
+    pub fn new(target: TargetCost<'a>, predictor: Option<(&'a Predictor, usize, String)>) -> Self {
+        match predictor {
+            Some((p, threads, source)) => Costs::Predicted(PredictorCost::new(p, threads, target, &source)),
+            None => Costs::Target(target),
+        }
+    }
+
+    pub fn model(&self) -> &dyn CostModel {
+        match self {
+            Costs::Target(c) => c,
+            Costs::Predicted(c) => c,
+        }
+    }
+
+    pub fn has_gpu(&self) -> bool {
+        match self {
+            Costs::Target(c) => c.has_gpu(),
+            Costs::Predicted(c) => c.has_gpu(),
+        }
+    }
+
+    /// One line on where the latency predictor's CPU times came from (ops by their kernel's
+    /// model, by a family's, or by the target's model where the predictor had none).
+    pub fn basis_line(&self) -> Option<String> {
+        let Costs::Predicted(c) = self else { return None };
+        let b = c.bases();
+        let mut line = format!(
+            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model",
+            b.cpu_kernel.len(),
+            b.cpu_family.len(),
+            b.cpu_target.len()
+        );
+        if !b.cpu_target.is_empty() {
+            let list: Vec<&str> = b.cpu_target.iter().map(String::as_str).take(3).collect();
+            line += &format!(" ({}{})", list.join("; "), if b.cpu_target.len() > 3 { "; ..." } else { "" });
+        }
+        Some(line)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StrategyArg {
@@ -73,8 +127,9 @@ pub struct Placed {
 }
 
 /// Places every compute node of `graph` by `strategy`.
-pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, split: &SplitOptions) -> Result<Placed> {
-    if strategy != StrategyArg::Cpu && !cost.has_gpu() {
+pub fn place(graph: &Graph, costs: &Costs<'_>, strategy: StrategyArg, split: &SplitOptions) -> Result<Placed> {
+    let cost = costs.model();
+    if strategy != StrategyArg::Cpu && !costs.has_gpu() {
         bail!("the target has no GPU that hetc's WGSL kernels can drive; use --strategy cpu");
     }
     let mut devices = HashMap::new();
@@ -140,11 +195,35 @@ pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, split:
 
 /// Fills each step's predicted time from the cost model: a compute step takes its node's
 /// time (a node lowered to several steps gives its time to the first), a transfer the link's
-/// time for its bytes.
-pub fn fill_predictions(meta: &mut PlanMeta, placed: &Placed, cost: &TargetCost<'_>) {
+/// time for its bytes. With a predictor (`--profile`), CPU compute steps are priced one by
+/// one by it instead, as `hetc predict` does.
+pub fn fill_predictions(
+    meta: &mut PlanMeta,
+    placed: &Placed,
+    cost: &dyn CostModel,
+    predictor: Option<(&Predictor, usize)>,
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
+    let cpu: Vec<Option<f32>> = match predictor {
+        Some((p, threads)) => meta
+            .steps
+            .iter()
+            .map(|s| {
+                let compute = s.device == Device::Cpu && !matches!(s.kernel, Kernel::Upload | Kernel::Download);
+                compute
+                    .then(|| p.predict_step(meta, s, threads).map(|r| r.us as f32))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("step {}: {e}", s.name))
+            })
+            .collect::<Result<_>>()?,
+        None => vec![None; meta.steps.len()],
+    };
     let PlanMeta { steps, tensors, .. } = meta;
-    for step in steps {
+    for (step, cpu_us) in steps.iter_mut().zip(cpu) {
+        if let Some(us) = cpu_us {
+            step.predicted_us = us;
+            continue;
+        }
         step.predicted_us = match step.kernel {
             Kernel::Upload | Kernel::Download => {
                 let bytes: u64 = step.outputs.iter().map(|&t| tensors[t as usize].byte_size().unwrap_or(0)).sum();
@@ -165,4 +244,5 @@ pub fn fill_predictions(meta: &mut PlanMeta, placed: &Placed, cost: &TargetCost<
             }
         };
     }
+    Ok(())
 }

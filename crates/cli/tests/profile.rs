@@ -85,3 +85,100 @@ fn bad_profiles_and_arguments_fail_with_one_line() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A hand-written profile with a model for every CPU family and a fitted transfer term.
+const FAMILIES_PROFILE: &str = r#"
+format = 1
+target = "host"
+processor = "cpu"
+source = "measured"
+note = "hand-written for the test"
+avx512 = false
+avx2 = false
+threads = [2]
+
+[fallback.gemm]
+family = "gemm"
+hyper = [64, 8]
+coef = [20.0, 2.0, 1.0, 3.0, 5.0]
+samples = 10
+fit_pm10 = 1.0
+
+[fallback.winograd]
+family = "winograd"
+hyper = [8]
+coef = [10.0, 1.0, 8.0]
+samples = 10
+fit_pm10 = 1.0
+
+[fallback.window]
+family = "window"
+hyper = [1, 4, 0]
+coef = [10.0, 1.0, 1.0, 4.0]
+samples = 10
+fit_pm10 = 1.0
+
+[fallback.stream]
+family = "stream"
+hyper = [0]
+coef = [1.0, 0.5, 2.0, 20.0, 3.0]
+samples = 10
+fit_pm10 = 1.0
+
+[transfer]
+status = "fitted"
+latency_us = 40.0
+us_per_mb = 300.0
+sync_us = 25.0
+samples = 8
+note = "hand-written"
+"#;
+
+/// The number in `predicted latency: N ms` of `stdout`.
+fn printed_latency_ms(stdout: &str) -> f64 {
+    let line = stdout.lines().find(|l| l.starts_with("predicted latency: ")).unwrap_or_else(|| panic!("{stdout}"));
+    line["predicted latency: ".len()..].split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn compile_with_a_profile_places_by_the_predictor_and_prints_the_sum_of_step_predictions() {
+    let dir = std::env::temp_dir().join(format!("hetc-compile-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("families.profile.toml");
+    std::fs::write(&profile, FAMILIES_PROFILE).unwrap();
+    let model = testdata("models/tiny_cnn/model.onnx");
+    // A phone target has a GPU for the search to weigh; the CPU side is the profile's.
+    for (target, strategy) in [("sd855", "layer"), ("host-cpu", "cpu")] {
+        let plan_path = dir.join(format!("{target}.hplan"));
+        let out = hetc(&[
+            "compile",
+            model.to_str().unwrap(),
+            "--target",
+            target,
+            "--strategy",
+            strategy,
+            "--profile",
+            profile.to_str().unwrap(),
+            "-o",
+            plan_path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{target}: {}", stderr_line(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("latency predictor: CPU ops from profile"), "{stdout}");
+        if strategy == "layer" {
+            assert!(stdout.contains("placement: searched with latency predictor"), "{stdout}");
+            assert!(stdout.contains("transfers from the profile's fitted transfer model"), "{stdout}");
+        }
+        assert!(stdout.contains("CPU ops priced: 0 by their kernel's model"), "{stdout}");
+        let plan = hetc_runtime::Plan::from_bytes(&std::fs::read(&plan_path).unwrap()).unwrap();
+        let steps = &plan.meta().steps;
+        assert!(
+            steps.iter().filter(|s| s.device == hetc_plan::Device::Cpu).all(|s| s.predicted_us > 0.0),
+            "every CPU step has a prediction"
+        );
+        let sum_ms: f64 = steps.iter().map(|s| s.predicted_us as f64).sum::<f64>() / 1e3;
+        let printed = printed_latency_ms(&stdout);
+        assert!((printed - sum_ms).abs() <= 0.0005 + 1e-9, "{target}: printed {printed} ms, steps sum to {sum_ms} ms");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

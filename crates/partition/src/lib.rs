@@ -6,6 +6,9 @@
 //!
 //! - [`cost`]: the [`CostModel`] trait placement asks for op and transfer times, and
 //!   [`TargetCost`], which answers from a target's description and support tables.
+//! - [`predicted`]: [`PredictorCost`], which answers CPU op times from the latency predictor's
+//!   profile (each node lowered alone by the compiler and its steps priced), the rest from
+//!   [`TargetCost`] where the profile has no numbers.
 //! - [`problem`]: the placement problem as flat arrays (costs per op and device, values with
 //!   their consumers) and its objective: op times plus the transfers a placement needs.
 //! - [`layer`]: layer-level placement: single-processor candidates, then a bounded local
@@ -20,6 +23,7 @@ pub mod cost;
 mod error;
 pub mod layer;
 pub mod materialize;
+pub mod predicted;
 pub mod problem;
 
 pub use coexec::{Chain, CoexecOptions, CoexecPlan, CoexecStats, Dim, force_coexec, place_coexec};
@@ -27,4 +31,5 @@ pub use cost::{CostModel, SplitTime, TargetCost};
 pub use error::PartitionError;
 pub use layer::{Candidate, LayerPlacement, place_layers};
 pub use materialize::{SplitGraph, SplitPart, materialize};
+pub use predicted::{Bases, PredictorCost};
 pub use problem::Problem;

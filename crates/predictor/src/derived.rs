@@ -79,6 +79,8 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
             status: TransferStatus::Derived,
             latency_us,
             us_per_mb: 1e3 / link_gbps.max(1e-3),
+            // The stand-in cost model's synchronisation cost is the link latency too.
+            sync_us: latency_us,
             samples: 0,
             note: "derived from the target's CPU-GPU link figures".into(),
         },

@@ -56,6 +56,9 @@ pub enum Basis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     pub us: f64,
+    /// The part of `us` that does not grow with the work: the form's constant term (dispatch,
+    /// thread start-up). Placement pays it in full for every part of a split op.
+    pub fixed_us: f64,
     pub basis: Basis,
 }
 
@@ -107,12 +110,16 @@ impl Predictor {
     /// Predicted time of a workload, microseconds.
     pub fn predict(&self, w: &Workload) -> Result<Prediction, PredictError> {
         if w.family == Family::Transfer {
-            return Ok(Prediction { us: self.transfer_us(w.sizes_bytes()), basis: Basis::Kernel });
+            let t = &self.profile.transfer;
+            let us = self.transfer_us(w.sizes_bytes());
+            return Ok(Prediction { us, fixed_us: t.latency_us.min(us), basis: Basis::Kernel });
         }
         let (m, basis) = self.model(&w.key, w.family, w.threads)?;
         let f = features::features(w, &m.hyper)?;
-        let us: f64 = f.iter().zip(&m.coef).map(|(a, b)| a * b).sum();
-        Ok(Prediction { us: us.max(0.0), basis })
+        let us = f.iter().zip(&m.coef).map(|(a, b)| a * b).sum::<f64>().max(0.0);
+        let constant = features::feature_names(m.family).iter().position(|&n| n == "one");
+        let fixed_us = constant.and_then(|i| m.coef.get(i)).copied().unwrap_or(0.0).min(us);
+        Ok(Prediction { us, fixed_us, basis })
     }
 
     /// Predicted time of `step` of `meta` with `threads` CPU threads, microseconds.
@@ -131,6 +138,17 @@ impl Predictor {
     pub fn transfer_us(&self, bytes: f64) -> f64 {
         let t = &self.profile.transfer;
         t.latency_us + t.us_per_mb * bytes * 1e-6
+    }
+
+    /// Whether the profile's CPU<->GPU transfer term holds numbers (measured or derived): an
+    /// unfitted one predicts every copy free.
+    pub fn has_transfer_model(&self) -> bool {
+        self.profile.transfer.status != TransferStatus::Unfitted
+    }
+
+    /// Predicted cost of one CPU<->GPU synchronisation, microseconds (0 while unmeasured).
+    pub fn sync_us(&self) -> f64 {
+        self.profile.transfer.sync_us
     }
 
     /// The FLOPs-linear baseline's prediction for `w`, if the profile has one for its kernel

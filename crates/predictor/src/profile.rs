@@ -83,6 +83,10 @@ pub struct TransferModel {
     pub status: TransferStatus,
     pub latency_us: f64,
     pub us_per_mb: f64,
+    /// Cost of one CPU<->GPU synchronisation (submit and wait for an empty GPU queue), paid
+    /// once per co-executed part on top of the copies; 0 where not measured.
+    #[serde(default)]
+    pub sync_us: f64,
     pub samples: u32,
     pub note: String,
 }
@@ -101,6 +105,7 @@ impl Default for TransferModel {
             status: TransferStatus::Unfitted,
             latency_us: 0.0,
             us_per_mb: 0.0,
+            sync_us: 0.0,
             samples: 0,
             note: "not measured: fit it from the GPU's upload/download step timings (Profile::fit_transfer)".into(),
         }
@@ -182,8 +187,10 @@ impl Profile {
             }
         }
         let t = &self.transfer;
-        if !(t.latency_us.is_finite() && t.latency_us >= 0.0 && t.us_per_mb.is_finite() && t.us_per_mb >= 0.0) {
-            return Err(PredictError::BadProfile("transfer: latency_us and us_per_mb must be finite and >= 0".into()));
+        if [t.latency_us, t.us_per_mb, t.sync_us].iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(PredictError::BadProfile(
+                "transfer: latency_us, us_per_mb and sync_us must be finite and >= 0".into(),
+            ));
         }
         Ok(())
     }
@@ -213,6 +220,7 @@ impl Profile {
             status: TransferStatus::Fitted,
             latency_us: c[1],
             us_per_mb: c[0],
+            sync_us: self.transfer.sync_us,
             samples: samples.len() as u32,
             note: note.into(),
         };

@@ -1,10 +1,12 @@
 //! `hetc profile`: measures the CPU kernels over a sweep of shapes, fits the latency
-//! predictor's coefficients and writes a target profile; `--evaluate` measures how well a
-//! profile predicts shapes it was not fitted on and every op of the shared models.
+//! predictor's coefficients and writes a target profile; with `--processors cpu,gpu` also
+//! the CPU<->GPU data-sharing terms ([`transfer`]); `--evaluate` measures how well a profile
+//! predicts shapes it was not fitted on and every op of the shared models.
 
 mod evaluate;
 pub(crate) mod measure;
 pub(crate) mod sweep;
+mod transfer;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -24,7 +26,8 @@ pub struct ProfileArgs {
     /// Where to write the profile (TOML).
     #[arg(long, default_value = "host.profile.toml")]
     out: PathBuf,
-    /// Processors to profile; this build measures `cpu` only.
+    /// Processors to profile: `cpu` (its kernels), `gpu` (the CPU<->GPU upload, download and
+    /// synchronisation costs on the wgpu adapter; `gpu` alone adds them to `--profile`).
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     processors: Vec<String>,
     /// Seconds the sweep may take (measuring stops when they are spent; fitting follows).
@@ -37,7 +40,8 @@ pub struct ProfileArgs {
     /// Evaluate `--profile` instead of profiling: held-out shapes and the shared models' ops.
     #[arg(long)]
     evaluate: bool,
-    /// The profile to evaluate (with `--evaluate`).
+    /// The profile to evaluate (with `--evaluate`), or to add the GPU terms to (with
+    /// `--processors gpu`; the result goes to `--out`).
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Folder of models to evaluate on (each `NAME/model.onnx`).
@@ -83,18 +87,26 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     if !matches!(args.target.as_str(), "host" | "host-cpu") {
         bail!("`hetc profile` measures this machine: --target must be `host` or `host-cpu`, not `{}`", args.target);
     }
+    let (mut cpu, mut gpu) = (false, false);
     for p in &args.processors {
         match p.as_str() {
-            "cpu" => {}
-            "gpu" => bail!(
-                "profiling the GPU is not in this build; the CPU<->GPU transfer term is left unfitted \
-                 (Profile::fit_transfer is the hook)"
-            ),
-            other => bail!("unknown processor `{other}` (this build profiles `cpu`)"),
+            "cpu" => cpu = true,
+            "gpu" => gpu = true,
+            other => bail!("unknown processor `{other}` (`cpu` and `gpu` can be profiled)"),
         }
     }
     if !(args.budget > 0.0 && args.budget.is_finite()) {
         bail!("--budget must be a positive number of seconds");
+    }
+    if !cpu {
+        // The GPU terms live in a CPU profile: they are what placement adds to its CPU times.
+        let path = args.profile.as_ref().context(
+            "--processors gpu alone adds the GPU terms to an existing profile: pass it with --profile \
+             (or profile both with --processors cpu,gpu)",
+        )?;
+        let mut profile = crate::predict::load_profile(path)?.profile().clone();
+        add_gpu_terms(&mut profile)?;
+        return write_profile(&profile, &args.out, Instant::now());
     }
     if args.threads.contains(&0) {
         bail!("--threads must be at least 1");
@@ -116,16 +128,68 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             .collect();
         std::fs::write(path, lines.join("\n")).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let profile = build_profile(&args.target, &threads, &samples)?;
-    let text = profile.to_toml()?;
-    std::fs::write(&args.out, &text).with_context(|| format!("cannot write {}", args.out.display()))?;
+    let mut profile = build_profile(&args.target, &threads, &samples)?;
     print_summary(&profile, &samples, noise);
+    if gpu {
+        add_gpu_terms(&mut profile)?;
+    }
+    write_profile(&profile, &args.out, start)
+}
+
+fn write_profile(profile: &Profile, out: &std::path::Path, start: Instant) -> Result<()> {
+    let text = profile.to_toml()?;
+    std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     crate::outln!(
         "wrote {} ({} bytes, {} kernels) after {:.1} s",
-        args.out.display(),
+        out.display(),
         text.len(),
         profile.kernels.len(),
         start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Seconds the transfer sweep may take (it stops after the size that exceeds them).
+const TRANSFER_BUDGET_S: f64 = 30.0;
+
+/// Measures the CPU<->GPU copies and fits the profile's transfer and synchronisation terms.
+fn add_gpu_terms(profile: &mut Profile) -> Result<()> {
+    let t = transfer::sweep(TRANSFER_BUDGET_S)?;
+    let samples = t.samples();
+    let note = format!(
+        "measured by hetc profile on {}: upload and download steps of {} sizes ({} to {} bytes), minimum of runs; \
+         sync_us is the smallest download's round trip",
+        t.adapter,
+        t.upload.len(),
+        samples.iter().map(|s| s.0).min().unwrap_or(0),
+        samples.iter().map(|s| s.0).max().unwrap_or(0)
+    );
+    profile.fit_transfer(&samples, &note)?;
+    profile.transfer.sync_us = t.sync_us();
+    crate::outln!("{:>10} {:>12} {:>12} {:>12}", "bytes", "upload us", "download us", "model us");
+    for (u, d) in t.upload.iter().zip(&t.download) {
+        let model = profile.transfer.latency_us + profile.transfer.us_per_mb * u.0 as f64 * 1e-6;
+        crate::outln!("{:>10} {:>12.1} {:>12.1} {:>12.1}", u.0, u.1, d.1, model);
+    }
+    let within = samples
+        .iter()
+        .filter(|s| {
+            let m = profile.transfer.latency_us + profile.transfer.us_per_mb * s.0 as f64 * 1e-6;
+            hetc_predictor::fit::within(m, s.1, 0.10)
+        })
+        .count();
+    crate::outln!(
+        "transfer ({}): {:.1} us + {:.1} us/MB ({:.2} GB/s), sync {:.1} us; fit within 10% on {} of {} samples; \
+         {} of {} samples repeatable within 10%",
+        t.adapter,
+        profile.transfer.latency_us,
+        profile.transfer.us_per_mb,
+        if profile.transfer.us_per_mb > 0.0 { 1e3 / profile.transfer.us_per_mb } else { f64::INFINITY },
+        profile.transfer.sync_us,
+        within,
+        samples.len(),
+        t.repeatable,
+        samples.len()
     );
     Ok(())
 }

@@ -1,0 +1,169 @@
+//! Placement priced by the latency predictor (`hetc-predictor`): CPU ops from a measured
+//! (or derived) profile's per-kernel models, the rest from the target's stand-in model where
+//! the profile has nothing to say.
+//!
+//! The predictor prices plan steps, not IR nodes, because a node's cost depends on the kernel
+//! it becomes (im2col or Winograd, which Winograd variant, an epilogue folded in). So a node
+//! is first lowered alone by the compiler ([`hetc_compile::cpu_steps`]) and its steps are
+//! priced one by one. Each answer records its basis; [`PredictorCost::bases`] counts them, so
+//! that a report can say which model placed which ops.
+
+use crate::cost::{CostModel, SplitTime, TargetCost};
+use hetc_ir::{Graph, NodeId};
+use hetc_plan::Device;
+use hetc_predictor::{Basis, Predictor};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+/// Where each kind of answer came from, counted over the ops priced so far (each op once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bases {
+    /// CPU ops whose every step had its kernel's own fitted model.
+    pub cpu_kernel: BTreeSet<String>,
+    /// CPU ops with at least one step priced by its family's pooled model (kernel not in the
+    /// profile's sweep).
+    pub cpu_family: BTreeSet<String>,
+    /// CPU ops the predictor could not price (no model for the kernel nor its family, or a
+    /// step it cannot describe): priced by the target's model instead, with the reason.
+    pub cpu_target: BTreeSet<String>,
+}
+
+/// A [`CostModel`] that asks the latency predictor for CPU op times.
+///
+/// - CPU ops: the sum of the predictor's times of the node's CPU steps, at `threads` threads.
+///   The split form's fixed part is the steps' constant terms (what a part pays whatever its
+///   share).
+/// - GPU ops: the target's model (profiles hold no GPU kernel models yet).
+/// - Transfers and synchronisation: the profile's transfer term when it holds numbers
+///   (measured by `hetc profile --processors cpu,gpu`, or derived from a phone's link
+///   figures), else the target's link figures.
+///
+/// Which processor may run an op is still the target's support tables' answer (the fallback
+/// model checks them).
+pub struct PredictorCost<'a> {
+    predictor: &'a Predictor,
+    threads: usize,
+    fallback: TargetCost<'a>,
+    /// Where the profile came from, for the label (e.g. its path).
+    source: String,
+    bases: RefCell<Bases>,
+}
+
+impl<'a> PredictorCost<'a> {
+    /// `threads`: the CPU threads the predictions assume (at least 1).
+    pub fn new(predictor: &'a Predictor, threads: usize, fallback: TargetCost<'a>, source: &str) -> Self {
+        PredictorCost {
+            predictor,
+            threads: threads.max(1),
+            fallback,
+            source: source.to_string(),
+            bases: RefCell::new(Bases::default()),
+        }
+    }
+
+    pub fn has_gpu(&self) -> bool {
+        self.fallback.has_gpu()
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The bases of the answers given so far.
+    pub fn bases(&self) -> Bases {
+        self.bases.borrow().clone()
+    }
+
+    /// Whether transfers come from the profile (else from the target's link figures).
+    pub fn transfers_from_profile(&self) -> bool {
+        self.predictor.has_transfer_model()
+    }
+
+    /// The predictor's time of node `id` on the CPU as `(fixed, total)`, or why it cannot
+    /// price it.
+    fn cpu_time(&self, graph: &Graph, id: NodeId) -> Result<(f64, f64, Basis), String> {
+        let meta = hetc_compile::cpu_steps(graph, id).map_err(|e| e.to_string())?;
+        let (mut fixed, mut total, mut basis) = (0.0, 0.0, Basis::Kernel);
+        for step in &meta.steps {
+            let p = self.predictor.predict_step(&meta, step, self.threads).map_err(|e| e.to_string())?;
+            fixed += p.fixed_us;
+            total += p.us;
+            if p.basis == Basis::Fallback {
+                basis = Basis::Fallback;
+            }
+        }
+        Ok((fixed, total, basis))
+    }
+
+    /// CPU time of `id` as a split time; checks the CPU's support table first.
+    fn cpu_split(&self, graph: &Graph, id: NodeId) -> Result<SplitTime, String> {
+        // The support check (and the answer where the predictor has none).
+        let target = self.fallback.node_split_us(graph, id, Device::Cpu)?;
+        let name = graph.node(id).name.clone();
+        let mut bases = self.bases.borrow_mut();
+        match self.cpu_time(graph, id) {
+            Ok((fixed, total, basis)) => {
+                match basis {
+                    Basis::Kernel => bases.cpu_kernel.insert(name),
+                    Basis::Fallback => bases.cpu_family.insert(name),
+                };
+                Ok(SplitTime { fixed_us: fixed, scaled_us: (total - fixed).max(0.0) })
+            }
+            Err(why) => {
+                bases.cpu_target.insert(format!("{name} ({why})"));
+                Ok(target)
+            }
+        }
+    }
+}
+
+impl CostModel for PredictorCost<'_> {
+    fn node_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<f64, String> {
+        match device {
+            Device::Cpu => self.cpu_split(graph, id).map(|t| t.fixed_us + t.scaled_us),
+            Device::Gpu => self.fallback.node_us(graph, id, device),
+        }
+    }
+
+    fn node_split_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<SplitTime, String> {
+        match device {
+            Device::Cpu => self.cpu_split(graph, id),
+            Device::Gpu => self.fallback.node_split_us(graph, id, device),
+        }
+    }
+
+    fn transfer_us(&self, bytes: u64, from: Device, to: Device) -> f64 {
+        if from == to {
+            0.0
+        } else if self.predictor.has_transfer_model() && self.fallback.has_gpu() {
+            self.predictor.transfer_us(bytes as f64)
+        } else {
+            self.fallback.transfer_us(bytes, from, to)
+        }
+    }
+
+    fn sync_us(&self) -> f64 {
+        if self.predictor.has_transfer_model() { self.predictor.sync_us() } else { self.fallback.sync_us() }
+    }
+
+    fn label(&self) -> String {
+        let p = self.predictor.profile();
+        const STAND_IN: &str = "the target's stand-in roofline model";
+        let transfers = if self.predictor.has_transfer_model() {
+            format!("the profile's {} transfer model", format!("{:?}", p.transfer.status).to_lowercase())
+        } else {
+            format!("{STAND_IN} (the profile's transfer term is unfitted)")
+        };
+        format!(
+            "latency predictor: CPU ops from profile {} ({} {}, {} threads); GPU ops from {STAND_IN} (the profile has no GPU models); transfers from {}",
+            self.source,
+            p.target,
+            match p.source {
+                hetc_predictor::ProfileSource::Measured => "measured",
+                hetc_predictor::ProfileSource::Derived => "derived, not measured",
+            },
+            self.threads,
+            transfers
+        )
+    }
+}
