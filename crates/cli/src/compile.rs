@@ -139,11 +139,16 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         compile_with(args.strategy)?
     };
     let cost = costs.model();
-    match args.strategy {
-        StrategyArg::Cpu => crate::outln!("placement: everything on the CPU (--strategy cpu)"),
-        StrategyArg::Gpu => crate::outln!("placement: every op the GPU runs on the GPU (--strategy gpu)"),
-        _ => crate::outln!("placement: searched with {}", cost.label()),
+    // Which model placed the plan (and priced it): the predictor with `--profile`.
+    let placement = match args.strategy {
+        StrategyArg::Cpu => "everything on the CPU (--strategy cpu)",
+        StrategyArg::Gpu => "every op the GPU runs on the GPU (--strategy gpu)",
+        _ => "searched with the cost model",
+    };
+    if predictor.is_some() || args.strategy.max_chain().is_some() || args.strategy == StrategyArg::Layer {
+        crate::outln!("cost model: {}", cost.label());
     }
+    crate::outln!("placement: {placement}");
     if let Some(line) = costs.basis_line() {
         crate::outln!("{line}");
     }
@@ -157,9 +162,10 @@ pub fn run(args: &CompileArgs) -> Result<()> {
             Some((c, _)) => c.predicted_us,
             None => plan.meta.steps.iter().map(|s| s.predicted_us as f64).sum(),
         };
+        let how = if p.coexec.is_some() { "the search's objective: split parts overlap" } else { "sum of the steps" };
         let basis = match &predictor {
-            Some(_) => format!("{threads} threads; {}", cost.label()),
-            None => cost.label(),
+            Some(_) => format!("{how}; CPU steps by the latency predictor at {threads} threads"),
+            None => format!("{how}; {}", cost.label()),
         };
         crate::outln!("predicted latency: {:.3} ms ({basis})", total / 1e3);
         if let Some(l) = &p.layer {

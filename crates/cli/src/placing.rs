@@ -55,10 +55,11 @@ impl<'a> Costs<'a> {
         let Costs::Predicted(c) = self else { return None };
         let b = c.bases();
         let mut line = format!(
-            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model",
+            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} views (no step)",
             b.cpu_kernel.len(),
             b.cpu_family.len(),
-            b.cpu_target.len()
+            b.cpu_target.len(),
+            b.cpu_free.len()
         );
         if !b.cpu_target.is_empty() {
             let list: Vec<&str> = b.cpu_target.iter().map(String::as_str).take(3).collect();

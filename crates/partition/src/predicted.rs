@@ -26,6 +26,8 @@ pub struct Bases {
     /// CPU ops the predictor could not price (no model for the kernel nor its family, or a
     /// step it cannot describe): priced by the target's model instead, with the reason.
     pub cpu_target: BTreeSet<String>,
+    /// CPU ops that lower to no step (views such as Reshape): free.
+    pub cpu_free: BTreeSet<String>,
 }
 
 /// A [`CostModel`] that asks the latency predictor for CPU op times.
@@ -81,15 +83,17 @@ impl<'a> PredictorCost<'a> {
 
     /// The predictor's time of node `id` on the CPU as `(fixed, total)`, or why it cannot
     /// price it.
-    fn cpu_time(&self, graph: &Graph, id: NodeId) -> Result<(f64, f64, Basis), String> {
+    /// The basis is `None` for a node that lowers to no step.
+    fn cpu_time(&self, graph: &Graph, id: NodeId) -> Result<(f64, f64, Option<Basis>), String> {
         let meta = hetc_compile::cpu_steps(graph, id).map_err(|e| e.to_string())?;
-        let (mut fixed, mut total, mut basis) = (0.0, 0.0, Basis::Kernel);
+        let (mut fixed, mut total) = (0.0, 0.0);
+        let mut basis = (!meta.steps.is_empty()).then_some(Basis::Kernel);
         for step in &meta.steps {
             let p = self.predictor.predict_step(&meta, step, self.threads).map_err(|e| e.to_string())?;
             fixed += p.fixed_us;
             total += p.us;
             if p.basis == Basis::Fallback {
-                basis = Basis::Fallback;
+                basis = Some(Basis::Fallback);
             }
         }
         Ok((fixed, total, basis))
@@ -104,8 +108,9 @@ impl<'a> PredictorCost<'a> {
         match self.cpu_time(graph, id) {
             Ok((fixed, total, basis)) => {
                 match basis {
-                    Basis::Kernel => bases.cpu_kernel.insert(name),
-                    Basis::Fallback => bases.cpu_family.insert(name),
+                    Some(Basis::Kernel) => bases.cpu_kernel.insert(name),
+                    Some(Basis::Fallback) => bases.cpu_family.insert(name),
+                    None => bases.cpu_free.insert(name),
                 };
                 Ok(SplitTime { fixed_us: fixed, scaled_us: (total - fixed).max(0.0) })
             }
@@ -136,7 +141,10 @@ impl CostModel for PredictorCost<'_> {
         if from == to {
             0.0
         } else if self.predictor.has_transfer_model() && self.fallback.has_gpu() {
-            self.predictor.transfer_us(bytes as f64)
+            match to {
+                Device::Cpu => self.predictor.download_us(bytes as f64),
+                Device::Gpu => self.predictor.transfer_us(bytes as f64),
+            }
         } else {
             self.fallback.transfer_us(bytes, from, to)
         }

@@ -131,13 +131,30 @@ impl Predictor {
                 step.name, self.profile.processor
             )));
         }
-        self.predict(&workload::cpu_workload(meta, step, self.isa, threads)?)
+        let w = workload::cpu_workload(meta, step, self.isa, threads)?;
+        if matches!(step.kernel, hetc_plan::Kernel::Download) {
+            let t = &self.profile.transfer;
+            let us = self.download_us(w.sizes_bytes());
+            let fixed_us = t.download_latency_us.unwrap_or(t.latency_us).min(us);
+            return Ok(Prediction { us, fixed_us, basis: Basis::Kernel });
+        }
+        self.predict(&w)
     }
 
-    /// Predicted CPU<->GPU copy time of `bytes` (the data-sharing term; 0 while unfitted).
+    /// Predicted CPU<->GPU copy time of `bytes` (the data-sharing term; 0 while unfitted):
+    /// an upload, or either direction where downloads have no terms of their own.
     pub fn transfer_us(&self, bytes: f64) -> f64 {
         let t = &self.profile.transfer;
         t.latency_us + t.us_per_mb * bytes * 1e-6
+    }
+
+    /// Predicted GPU->CPU copy time of `bytes`: the downloads' own terms where measured.
+    pub fn download_us(&self, bytes: f64) -> f64 {
+        let t = &self.profile.transfer;
+        match (t.download_latency_us, t.download_us_per_mb) {
+            (Some(l), Some(m)) => l + m * bytes * 1e-6,
+            _ => self.transfer_us(bytes),
+        }
     }
 
     /// Whether the profile's CPU<->GPU transfer term holds numbers (measured or derived): an

@@ -104,9 +104,10 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             "--processors gpu alone adds the GPU terms to an existing profile: pass it with --profile \
              (or profile both with --processors cpu,gpu)",
         )?;
+        let start = Instant::now();
         let mut profile = crate::predict::load_profile(path)?.profile().clone();
         add_gpu_terms(&mut profile)?;
-        return write_profile(&profile, &args.out, Instant::now());
+        return write_profile(&profile, &args.out, start);
     }
     if args.threads.contains(&0) {
         bail!("--threads must be at least 1");
@@ -158,35 +159,37 @@ fn add_gpu_terms(profile: &mut Profile) -> Result<()> {
     let samples = t.samples();
     let note = format!(
         "measured by hetc profile on {}: upload and download steps of {} sizes ({} to {} bytes), minimum of runs; \
-         sync_us is the smallest download's round trip",
+         uploads and downloads fitted apart; sync_us is the smallest download's round trip",
         t.adapter,
         t.upload.len(),
         samples.iter().map(|s| s.0).min().unwrap_or(0),
         samples.iter().map(|s| s.0).max().unwrap_or(0)
     );
-    profile.fit_transfer(&samples, &note)?;
+    profile.fit_transfer(&t.upload, &note)?;
+    profile.fit_download(&t.download)?;
     profile.transfer.sync_us = t.sync_us();
-    crate::outln!("{:>10} {:>12} {:>12} {:>12}", "bytes", "upload us", "download us", "model us");
+    let p = hetc_predictor::Predictor::new(profile.clone())?;
+    let model = |s: &(u64, f64), download: bool| {
+        if download { p.download_us(s.0 as f64) } else { p.transfer_us(s.0 as f64) }
+    };
+    crate::outln!("{:>10} {:>10} {:>10} {:>12} {:>10}", "bytes", "upload us", "model us", "download us", "model us");
     for (u, d) in t.upload.iter().zip(&t.download) {
-        let model = profile.transfer.latency_us + profile.transfer.us_per_mb * u.0 as f64 * 1e-6;
-        crate::outln!("{:>10} {:>12.1} {:>12.1} {:>12.1}", u.0, u.1, d.1, model);
+        crate::outln!("{:>10} {:>10.1} {:>10.1} {:>12.1} {:>10.1}", u.0, u.1, model(u, false), d.1, model(d, true));
     }
-    let within = samples
-        .iter()
-        .filter(|s| {
-            let m = profile.transfer.latency_us + profile.transfer.us_per_mb * s.0 as f64 * 1e-6;
-            hetc_predictor::fit::within(m, s.1, 0.10)
-        })
-        .count();
+    let within = t.upload.iter().filter(|s| hetc_predictor::fit::within(model(s, false), s.1, 0.10)).count()
+        + t.download.iter().filter(|s| hetc_predictor::fit::within(model(s, true), s.1, 0.10)).count();
+    let tr = &profile.transfer;
+    let gbps = |us_per_mb: f64| if us_per_mb > 0.0 { 1e3 / us_per_mb } else { f64::INFINITY };
+    let (dl, dm) = (tr.download_latency_us.unwrap_or(0.0), tr.download_us_per_mb.unwrap_or(0.0));
     crate::outln!(
-        "transfer ({}): {:.1} us + {:.1} us/MB ({:.2} GB/s), sync {:.1} us; fit within 10% on {} of {} samples; \
-         {} of {} samples repeatable within 10%",
+        "transfer ({}): upload {:.1} us + {:.1} us/MB ({:.2} GB/s), download {dl:.1} us + {dm:.1} us/MB ({:.2} GB/s), \
+         sync {:.1} us; fit within 10% on {within} of {} samples; {} of {} samples repeatable within 10%",
         t.adapter,
-        profile.transfer.latency_us,
-        profile.transfer.us_per_mb,
-        if profile.transfer.us_per_mb > 0.0 { 1e3 / profile.transfer.us_per_mb } else { f64::INFINITY },
-        profile.transfer.sync_us,
-        within,
+        tr.latency_us,
+        tr.us_per_mb,
+        gbps(tr.us_per_mb),
+        gbps(dm),
+        tr.sync_us,
         samples.len(),
         t.repeatable,
         samples.len()
