@@ -184,3 +184,67 @@ fn compile_with_a_profile_places_by_the_predictor_and_prints_the_sum_of_step_pre
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Needs a GPU adapter (lavapipe in CI), like the co-execution model tests: without one it
+/// fails.
+#[test]
+fn profiling_the_gpu_fits_transfer_and_sync_terms_that_placement_then_uses() {
+    let dir = std::env::temp_dir().join(format!("hetc-profile-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cpu_only = dir.join("cpu.profile.toml");
+    std::fs::write(&cpu_only, FAMILIES_PROFILE.replace("status = \"fitted\"", "status = \"unfitted\"")).unwrap();
+    let with_gpu = dir.join("gpu.profile.toml");
+    let out = hetc(&[
+        "profile",
+        "--processors",
+        "gpu",
+        "--profile",
+        cpu_only.to_str().unwrap(),
+        "--out",
+        with_gpu.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("transfer (") && stdout.contains("sync"), "{stdout}");
+    let p = hetc_predictor::Profile::from_toml(&std::fs::read_to_string(&with_gpu).unwrap()).unwrap();
+    let t = &p.transfer;
+    assert_eq!(t.status, hetc_predictor::TransferStatus::Fitted);
+    assert!(t.latency_us + t.us_per_mb > 0.0 && t.sync_us > 0.0, "{t:?}");
+    assert!(t.download_latency_us.is_some() && t.download_us_per_mb.is_some(), "{t:?}");
+    // The CPU side is the input profile's, untouched.
+    let before = hetc_predictor::Profile::from_toml(&std::fs::read_to_string(&cpu_only).unwrap()).unwrap();
+    assert_eq!(p.fallback, before.fallback);
+
+    let model = testdata("models/tiny_cnn/model.onnx");
+    let plan = dir.join("gpu.hplan");
+    let common = ["compile", model.to_str().unwrap(), "--target", "sd855", "--strategy", "gpu", "-o"];
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([plan.to_str().unwrap(), "--profile", cpu_only.to_str().unwrap()]);
+    let out = hetc(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the profile's transfer term is unfitted"));
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([plan.to_str().unwrap(), "--profile", with_gpu.to_str().unwrap()]);
+    let out = hetc(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("transfers from the profile's fitted transfer model"));
+    // Its transfers are priced by the measured terms: an upload by the upload line, a
+    // download by the download line.
+    let bytes = std::fs::read(&plan).unwrap();
+    let plan = hetc_runtime::Plan::from_bytes(&bytes).unwrap();
+    let meta = plan.meta();
+    let predictor = hetc_predictor::Predictor::new(p.clone()).unwrap();
+    let mut seen = [false; 2];
+    for s in &meta.steps {
+        let bytes: u64 = s.outputs.iter().map(|&o| meta.tensors[o as usize].byte_size().unwrap()).sum();
+        let (want, k) = match s.kernel {
+            hetc_plan::Kernel::Upload => (predictor.transfer_us(bytes as f64), 0),
+            hetc_plan::Kernel::Download => (predictor.download_us(bytes as f64), 1),
+            _ => continue,
+        };
+        seen[k] = true;
+        assert!((s.predicted_us as f64 - want).abs() <= 1e-3 * want, "{}: {} vs {want}", s.name, s.predicted_us);
+    }
+    assert_eq!(seen, [true, true], "the GPU plan has an upload and a download");
+    let _ = std::fs::remove_dir_all(&dir);
+}
