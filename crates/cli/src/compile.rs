@@ -152,6 +152,9 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     if let Some(line) = costs.basis_line() {
         crate::outln!("{line}");
     }
+    if let Some(note) = costs.target_note(&args.target, predictor.as_ref()) {
+        crate::outln!("{note}");
+    }
     // The stand-in model's host figures are read off this machine and are no predictor; host
     // plans get measured predictions from `--profile` instead.
     let fill = predictor.is_some() || !args.target.starts_with("host");

@@ -79,6 +79,8 @@ struct Report {
     /// With `--profile`: how many CPU ops the predictor priced by their kernel's model, by a
     /// family's, and by the target's model (it had none).
     cpu_basis: Option<String>,
+    /// With `--profile` for another target than `--target`: says so.
+    profile_note: Option<String>,
     granularity: Granularity,
     chosen: &'static str,
     predicted_ms: f64,
@@ -209,6 +211,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         target: args.target.clone(),
         cost_model: layer.cost_model.clone(),
         cpu_basis: costs.basis_line(),
+        profile_note: costs.target_note(&args.target, predictor.as_ref()),
         granularity: args.granularity,
         chosen,
         predicted_ms: candidates.iter().find(|c| c.0 == chosen).and_then(|c| c.1).unwrap_or(f64::NAN),
@@ -244,6 +247,9 @@ fn print(r: &Report, no_gpu_kernels: bool) {
     crate::outln!("times      {}", r.cost_model);
     if let Some(b) = &r.cpu_basis {
         crate::outln!("           {b}");
+    }
+    if let Some(n) = &r.profile_note {
+        crate::outln!("           {n}");
     }
     if no_gpu_kernels {
         crate::outln!("note       this build has no GPU kernels, so nothing is placed on the GPU");

@@ -49,13 +49,23 @@ impl<'a> Costs<'a> {
         }
     }
 
+    /// A note when the profile describes another target than the one placed for (its CPU
+    /// times are then another machine's); `host` and `host-cpu` share one CPU.
+    pub fn target_note(&self, target: &str, predictor: Option<&Predictor>) -> Option<String> {
+        let profiled = &predictor?.profile().target;
+        let base = |t: &str| if t == "host-cpu" { "host".to_string() } else { t.to_string() };
+        (base(profiled) != base(target)).then(|| {
+            format!("note: the profile describes target `{profiled}`, not `{target}`: its CPU times are that machine's")
+        })
+    }
+
     /// One line on where the latency predictor's CPU times came from (ops by their kernel's
     /// model, by a family's, or by the target's model where the predictor had none).
     pub fn basis_line(&self) -> Option<String> {
         let Costs::Predicted(c) = self else { return None };
         let b = c.bases();
         let mut line = format!(
-            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} views (no step)",
+            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} view ops (no step)",
             b.cpu_kernel.len(),
             b.cpu_family.len(),
             b.cpu_target.len(),

@@ -171,6 +171,9 @@ fn compile_with_a_profile_places_by_the_predictor_and_prints_the_sum_of_step_pre
             assert!(stdout.contains("placement: searched with the cost model"), "{stdout}");
         }
         assert!(stdout.contains("CPU ops priced: 0 by their kernel's model"), "{stdout}");
+        // The profile was written for `host`: placing for a phone with it says so.
+        let note = "note: the profile describes target `host`, not `sd855`";
+        assert_eq!(stdout.contains(note), target == "sd855", "{stdout}");
         let bytes = std::fs::read(&plan_path).unwrap();
         let plan = hetc_runtime::Plan::from_bytes(&bytes).unwrap();
         let steps = &plan.meta().steps;
