@@ -149,7 +149,7 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         crate::outln!("cost model: {}", cost.label());
     }
     crate::outln!("placement: {placement}");
-    if let Some(line) = costs.basis_line() {
+    for line in costs.basis_lines() {
         crate::outln!("{line}");
     }
     if let Some(note) = costs.target_note(&args.target, predictor.as_ref()) {
@@ -167,7 +167,10 @@ pub fn run(args: &CompileArgs) -> Result<()> {
         };
         let how = if p.coexec.is_some() { "the search's objective: split parts overlap" } else { "sum of the steps" };
         let basis = match &predictor {
-            Some(_) => format!("{how}; CPU steps by the latency predictor at {threads} threads"),
+            Some(p) => format!(
+                "{how}; {} steps by the latency predictor at {threads} threads",
+                if p.has_gpu_models() { "CPU and GPU" } else { "CPU" }
+            ),
             None => format!("{how}; {}", cost.label()),
         };
         crate::outln!("predicted latency: {:.3} ms ({basis})", total / 1e3);

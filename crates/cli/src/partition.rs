@@ -76,9 +76,9 @@ struct Report {
     model: String,
     target: String,
     cost_model: String,
-    /// With `--profile`: how many CPU ops the predictor priced by their kernel's model, by a
-    /// family's, and by the target's model (it had none).
-    cpu_basis: Option<String>,
+    /// With `--profile`: how many ops of each processor the predictor priced by their
+    /// kernel's model, by a family's, and by the target's model (it had none).
+    bases: Vec<String>,
     /// With `--profile` for another target than `--target`: says so.
     profile_note: Option<String>,
     granularity: Granularity,
@@ -210,7 +210,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     let report = Report {
         target: args.target.clone(),
         cost_model: layer.cost_model.clone(),
-        cpu_basis: costs.basis_line(),
+        bases: costs.basis_lines(),
         profile_note: costs.target_note(&args.target, predictor.as_ref()),
         granularity: args.granularity,
         chosen,
@@ -245,7 +245,7 @@ fn print(r: &Report, no_gpu_kernels: bool) {
     crate::outln!("model      {} ({} ops after fusion)", r.model, r.ops);
     crate::outln!("target     {}", r.target);
     crate::outln!("times      {}", r.cost_model);
-    if let Some(b) = &r.cpu_basis {
+    for b in &r.bases {
         crate::outln!("           {b}");
     }
     if let Some(n) = &r.profile_note {

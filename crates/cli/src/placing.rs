@@ -22,15 +22,16 @@ use std::collections::HashMap;
 pub enum Costs<'a> {
     /// The target's stand-in roofline model (no `--profile`).
     Target(TargetCost<'a>),
-    /// The latency predictor's profile for CPU ops, the target's model for the rest.
-    Predicted(PredictorCost<'a>),
+    /// The latency predictor's profile, the target's model where it has no numbers (boxed:
+    /// it is twice the other's size).
+    Predicted(Box<PredictorCost<'a>>),
 }
 
 impl<'a> Costs<'a> {
     /// The predictor's model when a profile is given, else the target's.
     pub fn new(target: TargetCost<'a>, predictor: Option<(&'a Predictor, usize, String)>) -> Self {
         match predictor {
-            Some((p, threads, source)) => Costs::Predicted(PredictorCost::new(p, threads, target, &source)),
+            Some((p, threads, source)) => Costs::Predicted(Box::new(PredictorCost::new(p, threads, target, &source))),
             None => Costs::Target(target),
         }
     }
@@ -38,7 +39,7 @@ impl<'a> Costs<'a> {
     pub fn model(&self) -> &dyn CostModel {
         match self {
             Costs::Target(c) => c,
-            Costs::Predicted(c) => c,
+            Costs::Predicted(c) => c.as_ref(),
         }
     }
 
@@ -59,23 +60,32 @@ impl<'a> Costs<'a> {
         })
     }
 
-    /// One line on where the latency predictor's CPU times came from (ops by their kernel's
-    /// model, by a family's, or by the target's model where the predictor had none).
-    pub fn basis_line(&self) -> Option<String> {
-        let Costs::Predicted(c) = self else { return None };
-        let b = c.bases();
-        let mut line = format!(
-            "CPU ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} view ops (no step)",
-            b.cpu_kernel.len(),
-            b.cpu_family.len(),
-            b.cpu_target.len(),
-            b.cpu_free.len()
-        );
-        if !b.cpu_target.is_empty() {
-            let list: Vec<&str> = b.cpu_target.iter().map(String::as_str).take(3).collect();
-            line += &format!(" ({}{})", list.join("; "), if b.cpu_target.len() > 3 { "; ..." } else { "" });
+    /// Lines on where the latency predictor's times came from, per processor: ops by their
+    /// kernel's model, by a family's, or by the target's model where the predictor had none.
+    pub fn basis_lines(&self) -> Vec<String> {
+        let Costs::Predicted(c) = self else { return Vec::new() };
+        let mut lines = Vec::new();
+        for device in [Device::Cpu, Device::Gpu] {
+            let b = c.bases(device);
+            let n = b.kernel.len() + b.family.len() + b.target.len() + b.free.len();
+            if n == 0 || (device == Device::Gpu && !c.gpu_from_profile()) {
+                continue;
+            }
+            let mut line = format!(
+                "{} ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} view ops (no step)",
+                device.name().to_uppercase(),
+                b.kernel.len(),
+                b.family.len(),
+                b.target.len(),
+                b.free.len()
+            );
+            if !b.target.is_empty() {
+                let list: Vec<&str> = b.target.iter().map(String::as_str).take(3).collect();
+                line += &format!(" ({}{})", list.join("; "), if b.target.len() > 3 { "; ..." } else { "" });
+            }
+            lines.push(line);
         }
-        Some(line)
+        lines
     }
 }
 
@@ -206,8 +216,8 @@ pub fn place(graph: &Graph, costs: &Costs<'_>, strategy: StrategyArg, split: &Sp
 
 /// Fills each step's predicted time from the cost model: a compute step takes its node's
 /// time (a node lowered to several steps gives its time to the first), a transfer the link's
-/// time for its bytes. With a predictor (`--profile`), CPU compute steps are priced one by
-/// one by it instead, as `hetc predict` does.
+/// time for its bytes. With a predictor (`--profile`), CPU compute steps (and GPU ones when
+/// the profile has GPU models) are priced one by one by it instead, as `hetc predict` does.
 pub fn fill_predictions(
     meta: &mut PlanMeta,
     placed: &Placed,
@@ -220,7 +230,8 @@ pub fn fill_predictions(
             .steps
             .iter()
             .map(|s| {
-                let compute = s.device == Device::Cpu && !matches!(s.kernel, Kernel::Upload | Kernel::Download);
+                let compute = (s.device == Device::Cpu || p.has_gpu_models())
+                    && !matches!(s.kernel, Kernel::Upload | Kernel::Download);
                 compute
                     .then(|| p.predict_step(meta, s, threads).map(|r| r.us as f32))
                     .transpose()

@@ -191,7 +191,7 @@ fn compile_with_a_profile_places_by_the_predictor_and_prints_the_sum_of_step_pre
 /// Needs a GPU adapter (lavapipe in CI), like the co-execution model tests: without one it
 /// fails.
 #[test]
-fn profiling_the_gpu_fits_transfer_and_sync_terms_that_placement_then_uses() {
+fn profiling_the_gpu_fits_kernel_transfer_and_sync_terms_that_placement_then_uses() {
     let dir = std::env::temp_dir().join(format!("hetc-profile-gpu-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cpu_only = dir.join("cpu.profile.toml");
@@ -205,15 +205,21 @@ fn profiling_the_gpu_fits_transfer_and_sync_terms_that_placement_then_uses() {
         cpu_only.to_str().unwrap(),
         "--out",
         with_gpu.to_str().unwrap(),
+        "--budget",
+        "3",
     ]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("transfer (") && stdout.contains("sync"), "{stdout}");
+    assert!(stdout.contains("GPU kernels on "), "{stdout}");
     let p = hetc_predictor::Profile::from_toml(&std::fs::read_to_string(&with_gpu).unwrap()).unwrap();
     let t = &p.transfer;
     assert_eq!(t.status, hetc_predictor::TransferStatus::Fitted);
     assert!(t.latency_us + t.us_per_mb > 0.0 && t.sync_us > 0.0, "{t:?}");
     assert!(t.download_latency_us.is_some() && t.download_us_per_mb.is_some(), "{t:?}");
+    let gpu = p.gpu.as_ref().expect("GPU kernel models");
+    assert!(!gpu.fallback.is_empty() && !gpu.adapter.is_empty(), "{gpu:?}");
+    assert!(gpu.fallback.keys().chain(gpu.kernels.keys()).count() > 0);
     // The CPU side is the input profile's, untouched.
     let before = hetc_predictor::Profile::from_toml(&std::fs::read_to_string(&cpu_only).unwrap()).unwrap();
     assert_eq!(p.fallback, before.fallback);
@@ -230,7 +236,10 @@ fn profiling_the_gpu_fits_transfer_and_sync_terms_that_placement_then_uses() {
     args.extend([plan.to_str().unwrap(), "--profile", with_gpu.to_str().unwrap()]);
     let out = hetc(&args);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("transfers from the profile's fitted transfer model"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("transfers from the profile's fitted transfer model"), "{stdout}");
+    assert!(stdout.contains("GPU ops from the profile's GPU models"), "{stdout}");
+    assert!(stdout.contains("GPU ops priced: "), "{stdout}");
     // Its transfers are priced by the measured terms: an upload by the upload line, a
     // download by the download line.
     let bytes = std::fs::read(&plan).unwrap();
@@ -249,5 +258,30 @@ fn profiling_the_gpu_fits_transfer_and_sync_terms_that_placement_then_uses() {
         assert!((s.predicted_us as f64 - want).abs() <= 1e-3 * want, "{}: {} vs {want}", s.name, s.predicted_us);
     }
     assert_eq!(seen, [true, true], "the GPU plan has an upload and a download");
+    // GPU steps are priced by the GPU models too, and the printed total is the steps' sum.
+    assert!(meta.steps.iter().all(|s| s.predicted_us > 0.0), "every step has a prediction");
+    let sum_ms: f64 = meta.steps.iter().map(|s| s.predicted_us as f64).sum::<f64>() / 1e3;
+    let printed = printed_latency_ms(&stdout);
+    assert!((printed - sum_ms).abs() <= 0.0005 + 1e-9, "printed {printed} ms, steps sum to {sum_ms} ms");
+
+    // The GPU models evaluated on held-out shapes: PM10ACC per kernel beside the baseline.
+    let out = hetc(&[
+        "profile",
+        "--evaluate",
+        "--processors",
+        "gpu",
+        "--profile",
+        with_gpu.to_str().unwrap(),
+        "--held-out",
+        "4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr_line(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("GPU kernels, held-out shapes") && stdout.contains("FLOPs-linear"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("overall")), "{stdout}");
+    // A profile without GPU models cannot be evaluated on the GPU.
+    let out = hetc(&["profile", "--evaluate", "--processors", "gpu", "--profile", cpu_only.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("has no GPU models"), "{}", stderr_line(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,8 +15,8 @@
 //!    everything else to one arena planned by lifetime (`hetc-pass-memory`), with elementwise
 //!    steps computing in place when their input dies there.
 //!
-//! [`cpu_steps`] lowers one node alone, so that the latency predictor can price it during
-//! placement, before any plan exists.
+//! [`cpu_steps`] and [`gpu_steps`] lower one node alone, so that the latency predictor can
+//! price it during placement, before any plan exists.
 
 mod concat_in_place;
 mod error;
@@ -31,7 +31,7 @@ mod transfers;
 
 pub use error::CompileError;
 pub use placement::{Placed, Placement, Strategy};
-pub use single_node::cpu_steps;
+pub use single_node::{cpu_steps, gpu_steps};
 pub use support::Processor;
 
 pub use hetc_pass_fusion::FusionReport;

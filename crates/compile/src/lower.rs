@@ -383,10 +383,10 @@ fn winograd_weights(p: &mut Program, compute: bool) {
     }
 }
 
-/// Lowers node `id` of `graph` alone, on the CPU, for pricing: its inputs become values of
+/// Lowers node `id` of `graph` alone, on `device`, for pricing: its inputs become values of
 /// their types, constants staying constants (the kernel chosen depends on them, e.g. Winograd
 /// needs constant weights and BatchNormalization folds constant statistics).
-pub(crate) fn lower_one(graph: &Graph, id: NodeId) -> Result<Program, CompileError> {
+pub(crate) fn lower_one(graph: &Graph, id: NodeId, device: Device) -> Result<Program, CompileError> {
     let mut p = Program::default();
     let mut map: HashMap<ValueRef, ValId> = HashMap::new();
     for v in graph.inputs_of(id).into_iter().flatten() {
@@ -402,7 +402,11 @@ pub(crate) fn lower_one(graph: &Graph, id: NodeId) -> Result<Program, CompileErr
         let value = p.add(name, graph.value_type(v).clone(), kind);
         map.insert(v, value);
     }
-    lower_node(graph, id, Device::Cpu, &mut p, &mut map)?;
+    lower_node(graph, id, device, &mut p, &mut map)?;
+    // Steps a node lowers to run where the node does (as in `lower`).
+    for step in &mut p.steps {
+        step.device = device;
+    }
     Ok(p)
 }
 

@@ -1,13 +1,14 @@
-//! One node's CPU steps on their own, for the latency predictor: placement asks what a node
-//! would cost on the CPU before any plan exists, and the predictor prices plan steps, so the
-//! node is lowered exactly as [`crate::compile`] would lower it (same kernel choice, same
-//! Winograd variant), without memory planning or weight transforms.
+//! One node's steps on their own, for the latency predictor: placement asks what a node
+//! would cost on a processor before any plan exists, and the predictor prices plan steps, so
+//! the node is lowered exactly as [`crate::compile`] would lower it (same kernel choice, same
+//! Winograd variant, on the GPU the same shaders), without memory planning or weight
+//! transforms.
 
 use crate::CompileError;
 use crate::layout::plan_dtype;
 use crate::lower::{ValKind, lower_one, winograd_weight_shapes};
 use hetc_ir::{Graph, NodeId};
-use hetc_plan::{MemoryReport, PlanMeta, Storage, TensorDesc};
+use hetc_plan::{Device, MemoryReport, PlanMeta, Storage, TensorDesc};
 
 /// The CPU steps node `id` of `graph` lowers to, in a [`PlanMeta`] that holds only them and
 /// the tensors they read and write (shapes and types; no storage is planned, every tensor
@@ -16,7 +17,19 @@ use hetc_plan::{MemoryReport, PlanMeta, Storage, TensorDesc};
 /// Nodes lowered in a whole graph may differ in one way: a Concat whose inputs are written
 /// in place by their producers costs nothing there, and is priced here as a copy.
 pub fn cpu_steps(graph: &Graph, id: NodeId) -> Result<PlanMeta, CompileError> {
-    let mut p = lower_one(graph, id)?;
+    steps_on(graph, id, Device::Cpu)
+}
+
+/// The GPU steps node `id` of `graph` lowers to, with their dispatches and shaders, as
+/// [`cpu_steps`] does for the CPU. An error if the GPU kernels do not cover the node.
+pub fn gpu_steps(graph: &Graph, id: NodeId) -> Result<PlanMeta, CompileError> {
+    let mut meta = steps_on(graph, id, Device::Gpu)?;
+    crate::gpu::generate(&mut meta)?;
+    Ok(meta)
+}
+
+fn steps_on(graph: &Graph, id: NodeId, device: Device) -> Result<PlanMeta, CompileError> {
+    let mut p = lower_one(graph, id, device)?;
     winograd_weight_shapes(&mut p);
     let tensors = p
         .values

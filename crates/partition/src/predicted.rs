@@ -15,19 +15,21 @@ use hetc_predictor::{Basis, Predictor};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-/// Where each kind of answer came from, counted over the ops priced so far (each op once).
+/// Where one processor's answers came from, counted over the ops priced so far (each op
+/// once).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bases {
-    /// CPU ops whose every step had its kernel's own fitted model.
-    pub cpu_kernel: BTreeSet<String>,
-    /// CPU ops with at least one step priced by its family's pooled model (kernel not in the
+    /// Ops whose every step had its kernel's own fitted model.
+    pub kernel: BTreeSet<String>,
+    /// Ops with at least one step priced by its family's pooled model (kernel not in the
     /// profile's sweep).
-    pub cpu_family: BTreeSet<String>,
-    /// CPU ops the predictor could not price (no model for the kernel nor its family, or a
-    /// step it cannot describe): priced by the target's model instead, with the reason.
-    pub cpu_target: BTreeSet<String>,
-    /// CPU ops that lower to no step (views such as Reshape): free.
-    pub cpu_free: BTreeSet<String>,
+    pub family: BTreeSet<String>,
+    /// Ops the predictor could not price (no model for the kernel nor its family, a step it
+    /// cannot describe, or no models for the processor at all): priced by the target's model,
+    /// with the reason.
+    pub target: BTreeSet<String>,
+    /// Ops that lower to no step (views such as Reshape): free.
+    pub free: BTreeSet<String>,
 }
 
 /// A [`CostModel`] that asks the latency predictor for CPU op times.
@@ -35,7 +37,9 @@ pub struct Bases {
 /// - CPU ops: the sum of the predictor's times of the node's CPU steps, at `threads` threads.
 ///   The split form's fixed part is the steps' constant terms (what a part pays whatever its
 ///   share).
-/// - GPU ops: the target's model (profiles hold no GPU kernel models yet).
+/// - GPU ops: likewise from the profile's GPU kernel models (`hetc profile --processors
+///   gpu`), each node lowered alone with its shaders ([`hetc_compile::gpu_steps`]); the
+///   target's model where the profile has none.
 /// - Transfers and synchronisation: the profile's transfer term when it holds numbers
 ///   (measured by `hetc profile --processors cpu,gpu`, or derived from a phone's link
 ///   figures), else the target's link figures.
@@ -48,7 +52,7 @@ pub struct PredictorCost<'a> {
     fallback: TargetCost<'a>,
     /// Where the profile came from, for the label (e.g. its path).
     source: String,
-    bases: RefCell<Bases>,
+    bases: RefCell<[Bases; 2]>,
 }
 
 impl<'a> PredictorCost<'a> {
@@ -59,7 +63,7 @@ impl<'a> PredictorCost<'a> {
             threads: threads.max(1),
             fallback,
             source: source.to_string(),
-            bases: RefCell::new(Bases::default()),
+            bases: RefCell::new(Default::default()),
         }
     }
 
@@ -71,9 +75,14 @@ impl<'a> PredictorCost<'a> {
         self.threads
     }
 
-    /// The bases of the answers given so far.
-    pub fn bases(&self) -> Bases {
-        self.bases.borrow().clone()
+    /// The bases of the answers given so far for `device`'s ops.
+    pub fn bases(&self, device: Device) -> Bases {
+        self.bases.borrow()[crate::problem::dev(device)].clone()
+    }
+
+    /// Whether GPU ops come from the profile's GPU models.
+    pub fn gpu_from_profile(&self) -> bool {
+        self.predictor.has_gpu_models()
     }
 
     /// Whether transfers come from the profile (else from the target's link figures).
@@ -81,11 +90,14 @@ impl<'a> PredictorCost<'a> {
         self.predictor.has_transfer_model()
     }
 
-    /// The predictor's time of node `id` on the CPU as `(fixed, total)`, or why it cannot
-    /// price it.
-    /// The basis is `None` for a node that lowers to no step.
-    fn cpu_time(&self, graph: &Graph, id: NodeId) -> Result<(f64, f64, Option<Basis>), String> {
-        let meta = hetc_compile::cpu_steps(graph, id).map_err(|e| e.to_string())?;
+    /// The predictor's time of node `id` on `device` as `(fixed, total)`, or why it cannot
+    /// price it. The basis is `None` for a node that lowers to no step.
+    fn predicted(&self, graph: &Graph, id: NodeId, device: Device) -> Result<(f64, f64, Option<Basis>), String> {
+        let meta = match device {
+            Device::Cpu => hetc_compile::cpu_steps(graph, id),
+            Device::Gpu => hetc_compile::gpu_steps(graph, id),
+        }
+        .map_err(|e| e.to_string())?;
         let (mut fixed, mut total) = (0.0, 0.0);
         let mut basis = (!meta.steps.is_empty()).then_some(Basis::Kernel);
         for step in &meta.steps {
@@ -99,23 +111,28 @@ impl<'a> PredictorCost<'a> {
         Ok((fixed, total, basis))
     }
 
-    /// CPU time of `id` as a split time; checks the CPU's support table first.
-    fn cpu_split(&self, graph: &Graph, id: NodeId) -> Result<SplitTime, String> {
-        // The support check (and the answer where the predictor has none).
-        let target = self.fallback.node_split_us(graph, id, Device::Cpu)?;
+    /// Time of `id` on `device` as a split time: the support tables decide whether it runs
+    /// there (through the target's model, whose answer stands where the predictor has none).
+    fn split(&self, graph: &Graph, id: NodeId, device: Device) -> Result<SplitTime, String> {
+        let target = self.fallback.node_split_us(graph, id, device)?;
         let name = graph.node(id).name.clone();
-        let mut bases = self.bases.borrow_mut();
-        match self.cpu_time(graph, id) {
+        let priced = match device {
+            Device::Gpu if !self.predictor.has_gpu_models() => Err("the profile has no GPU models".to_string()),
+            _ => self.predicted(graph, id, device),
+        };
+        let mut all = self.bases.borrow_mut();
+        let bases = &mut all[crate::problem::dev(device)];
+        match priced {
             Ok((fixed, total, basis)) => {
                 match basis {
-                    Some(Basis::Kernel) => bases.cpu_kernel.insert(name),
-                    Some(Basis::Fallback) => bases.cpu_family.insert(name),
-                    None => bases.cpu_free.insert(name),
+                    Some(Basis::Kernel) => bases.kernel.insert(name),
+                    Some(Basis::Fallback) => bases.family.insert(name),
+                    None => bases.free.insert(name),
                 };
                 Ok(SplitTime { fixed_us: fixed, scaled_us: (total - fixed).max(0.0) })
             }
             Err(why) => {
-                bases.cpu_target.insert(format!("{name} ({why})"));
+                bases.target.insert(format!("{name} ({why})"));
                 Ok(target)
             }
         }
@@ -124,17 +141,11 @@ impl<'a> PredictorCost<'a> {
 
 impl CostModel for PredictorCost<'_> {
     fn node_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<f64, String> {
-        match device {
-            Device::Cpu => self.cpu_split(graph, id).map(|t| t.fixed_us + t.scaled_us),
-            Device::Gpu => self.fallback.node_us(graph, id, device),
-        }
+        self.split(graph, id, device).map(|t| t.fixed_us + t.scaled_us)
     }
 
     fn node_split_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<SplitTime, String> {
-        match device {
-            Device::Cpu => self.cpu_split(graph, id),
-            Device::Gpu => self.fallback.node_split_us(graph, id, device),
-        }
+        self.split(graph, id, device)
     }
 
     fn transfer_us(&self, bytes: u64, from: Device, to: Device) -> f64 {
@@ -162,8 +173,12 @@ impl CostModel for PredictorCost<'_> {
         } else {
             format!("{STAND_IN} (the profile's transfer term is unfitted)")
         };
+        let gpu = match &p.gpu {
+            Some(g) => format!("the profile's GPU models ({})", g.adapter),
+            None => format!("{STAND_IN} (the profile has no GPU models)"),
+        };
         format!(
-            "latency predictor: CPU ops from profile {} ({} {}, {} threads); GPU ops from {STAND_IN} (the profile has no GPU models); transfers from {}",
+            "latency predictor: CPU ops from profile {} ({} {}, {} threads); GPU ops from {gpu}; transfers from {}",
             self.source,
             p.target,
             match p.source {

@@ -1,12 +1,12 @@
 //! `PredictorCost`: placement priced by the latency predictor, from a hand-written profile.
 
-use hetc_compile::{CompileOptions, Fusion, compile};
+use hetc_compile::{CompileOptions, Fusion, Strategy, compile};
 use hetc_ir::ops::{Conv, Unary, UnaryKind};
 use hetc_ir::{DType, Graph, GraphOutput, Node, NodeId, Op, Tensor, TensorType, ValueRef};
 use hetc_partition::{CostModel, PredictorCost, TargetCost};
 use hetc_plan::{Device, Kernel};
 use hetc_predictor::{Predictor, Profile};
-use hetc_target::{Catalog, CheckOptions, CodeTable, CodeTables, HETC_CPU, HostInfo};
+use hetc_target::{Catalog, CheckOptions, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostInfo};
 use std::sync::Arc;
 
 /// One model of im2col convolutions: a constant of 5 us, and per million of the busiest
@@ -106,11 +106,11 @@ fn a_conv_is_priced_as_the_predictor_prices_its_compiled_step() {
     let target_only = TargetCost::new(target, None, CheckOptions::default()).unwrap();
     let relu_us = cost.node_us(&g, relu, Device::Cpu).unwrap();
     assert_eq!(relu_us, target_only.node_us(&g, relu, Device::Cpu).unwrap());
-    let bases = cost.bases();
-    assert_eq!(bases.cpu_kernel.iter().collect::<Vec<_>>(), ["conv"]);
-    assert!(bases.cpu_family.is_empty());
-    assert_eq!(bases.cpu_target.len(), 1);
-    assert!(bases.cpu_target.iter().next().unwrap().starts_with("relu (no model for kernel `activation`"), "{bases:?}");
+    let bases = cost.bases(Device::Cpu);
+    assert_eq!(bases.kernel.iter().collect::<Vec<_>>(), ["conv"]);
+    assert!(bases.family.is_empty());
+    assert_eq!(bases.target.len(), 1);
+    assert!(bases.target.iter().next().unwrap().starts_with("relu (no model for kernel `activation`"), "{bases:?}");
 
     // No GPU in this target: the GPU cannot run anything, and the label names the basis.
     assert!(cost.node_us(&g, conv, Device::Gpu).is_err());
@@ -155,5 +155,44 @@ fn winograd_convolutions_are_priced_by_their_variant() {
     let step = plan.meta.steps.iter().find(|s| matches!(s.kernel, Kernel::Conv(_))).unwrap();
     let from_plan = predictor.predict_step(&plan.meta, step, 1).unwrap().us;
     assert!((us - from_plan).abs() < 1e-9, "{us} vs {from_plan}");
-    assert_eq!(cost.bases().cpu_kernel.len(), 1, "{:?}", cost.bases());
+    assert_eq!(cost.bases(Device::Cpu).kernel.len(), 1, "{:?}", cost.bases(Device::Cpu));
+}
+
+#[test]
+fn gpu_ops_are_priced_by_the_profiles_gpu_models_when_it_has_them() {
+    // A GPU gemm-family model only: the convolution's tiled shader is priced by it (as a
+    // family fallback), the ReLU (stream family) by the target's model.
+    let text = format!(
+        "{PROFILE}\n[gpu]\nadapter = \"test adapter\"\nkernels = {{}}\n\n[gpu.fallback.gemm]\nfamily = \"gemm\"\nhyper = [16, 16]\ncoef = [50.0, 0.0, 0.0, 0.0, 30.0]\nsamples = 10\nfit_pm10 = 1.0\n"
+    );
+    let predictor = Predictor::new(Profile::from_toml(&text).unwrap()).unwrap();
+    assert!(predictor.has_gpu_models());
+    let code = CodeTables::new()
+        .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
+        .with(HETC_GPU, Arc::new(CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports)));
+    let mut host = HostInfo::detect();
+    host.gpu = None;
+    let catalog = Catalog::builtin(&code, &host).unwrap();
+    let gpu_kernels = CodeTable::new("hetc's WGSL kernels", hetc_compile::support::gpu_supports);
+    let fallback = TargetCost::new(catalog.get("sd855").unwrap(), Some(&gpu_kernels), CheckOptions::default()).unwrap();
+    let stand_in = TargetCost::new(catalog.get("sd855").unwrap(), Some(&gpu_kernels), CheckOptions::default()).unwrap();
+    let cost = PredictorCost::new(&predictor, 2, fallback, "gpu.toml");
+    let (g, conv, relu) = conv_relu();
+
+    let us = cost.node_us(&g, conv, Device::Gpu).unwrap();
+    // The same as the predictor's price of the convolution step of the GPU plan.
+    let plan =
+        compile(&g, &CompileOptions { fusion: Fusion::None, strategy: Strategy::Gpu, ..Default::default() }).unwrap();
+    let step = plan.meta.steps.iter().find(|s| s.device == Device::Gpu && matches!(s.kernel, Kernel::Conv(_))).unwrap();
+    let from_plan = predictor.predict_step(&plan.meta, step, 2).unwrap();
+    assert!((us - from_plan.us).abs() < 1e-9, "{us} vs the plan step's {}", from_plan.us);
+    assert!(us > 30.0, "the constant is paid: {us}");
+    let split = cost.node_split_us(&g, conv, Device::Gpu).unwrap();
+    assert!((split.fixed_us - 30.0).abs() < 1e-12, "{split:?}");
+
+    assert_eq!(cost.node_us(&g, relu, Device::Gpu).unwrap(), stand_in.node_us(&g, relu, Device::Gpu).unwrap());
+    let bases = cost.bases(Device::Gpu);
+    assert_eq!(bases.family.iter().collect::<Vec<_>>(), ["conv"], "{bases:?}");
+    assert_eq!(bases.target.len(), 1, "{bases:?}");
+    assert!(cost.label().contains("GPU ops from the profile's GPU models (test adapter)"), "{}", cost.label());
 }

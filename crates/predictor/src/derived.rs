@@ -105,5 +105,6 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
         fallback,
         baseline: BTreeMap::new(),
         transfer,
+        gpu: None,
     }
 }

@@ -18,7 +18,7 @@ mod profile;
 pub mod workload;
 
 pub use profile::{
-    KernelModel, MAX_MODEL_BYTES, PROFILE_FORMAT, Profile, ProfileSource, TransferModel, TransferStatus,
+    GpuModels, KernelModel, MAX_MODEL_BYTES, PROFILE_FORMAT, Profile, ProfileSource, TransferModel, TransferStatus,
 };
 pub use workload::{Family, Sizes, Workload};
 
@@ -95,16 +95,28 @@ impl Predictor {
     /// basis: the kernel's model for that thread count (`key@threads`), else its model over
     /// all measured thread counts, else its family's.
     pub fn model(&self, key: &str, family: Family, threads: usize) -> Result<(&KernelModel, Basis), PredictError> {
-        let kernels = &self.profile.kernels;
-        let own = kernels.get(&thread_key(key, threads)).or_else(|| kernels.get(key));
-        if let Some(m) = own.filter(|m| m.family == family) {
-            return Ok((m, Basis::Kernel));
-        }
-        self.profile
-            .fallback
-            .get(family.name())
-            .map(|m| (m, Basis::Fallback))
-            .ok_or_else(|| PredictError::NoModel { key: key.into(), family: family.name() })
+        lookup(&self.profile.kernels, &self.profile.fallback, key, family, threads)
+    }
+
+    /// Whether the profile has models of the GPU's kernels.
+    pub fn has_gpu_models(&self) -> bool {
+        self.profile.gpu.is_some()
+    }
+
+    /// Predicted time of a GPU workload ([`workload::gpu_workload`]) from the profile's GPU
+    /// models.
+    pub fn predict_gpu(&self, w: &Workload) -> Result<Prediction, PredictError> {
+        let g = self.profile.gpu.as_ref().ok_or_else(|| {
+            PredictError::BadStep(format!("{}: the profile has no GPU models (hetc profile --processors gpu)", w.key))
+        })?;
+        let (m, basis) = lookup(&g.kernels, &g.fallback, &w.key, w.family, 1)?;
+        evaluate(m, w, basis)
+    }
+
+    /// The FLOPs-linear baseline's prediction for a GPU workload, if the profile has one.
+    pub fn gpu_baseline(&self, w: &Workload) -> Option<f64> {
+        let c = self.profile.gpu.as_ref()?.baseline.get(&w.key)?;
+        Some(fit::flops_linear(*c, w))
     }
 
     /// Predicted time of a workload, microseconds.
@@ -115,21 +127,20 @@ impl Predictor {
             return Ok(Prediction { us, fixed_us: t.latency_us.min(us), basis: Basis::Kernel });
         }
         let (m, basis) = self.model(&w.key, w.family, w.threads)?;
-        let f = features::features(w, &m.hyper)?;
-        let us = f.iter().zip(&m.coef).map(|(a, b)| a * b).sum::<f64>().max(0.0);
-        let constant = features::feature_names(m.family).iter().position(|&n| n == "one");
-        let fixed_us = constant.and_then(|i| m.coef.get(i)).copied().unwrap_or(0.0).min(us);
-        Ok(Prediction { us, fixed_us, basis })
+        evaluate(m, w, basis)
     }
 
     /// Predicted time of `step` of `meta` with `threads` CPU threads, microseconds.
     pub fn predict_step(&self, meta: &PlanMeta, step: &Step, threads: usize) -> Result<Prediction, PredictError> {
         if step.device == Device::Gpu && !matches!(step.kernel, hetc_plan::Kernel::Upload | hetc_plan::Kernel::Download)
         {
-            return Err(PredictError::BadStep(format!(
-                "{}: GPU kernels are not modelled by a {} profile",
-                step.name, self.profile.processor
-            )));
+            if !self.has_gpu_models() {
+                return Err(PredictError::BadStep(format!(
+                    "{}: GPU kernels are not modelled by this profile (hetc profile --processors gpu measures them)",
+                    step.name
+                )));
+            }
+            return self.predict_gpu(&workload::gpu_workload(meta, step)?);
         }
         let w = workload::cpu_workload(meta, step, self.isa, threads)?;
         if matches!(step.kernel, hetc_plan::Kernel::Download) {
@@ -174,6 +185,34 @@ impl Predictor {
         let b = &self.profile.baseline;
         b.get(&thread_key(&w.key, w.threads)).or_else(|| b.get(&w.key)).map(|c| fit::flops_linear(*c, w))
     }
+}
+
+/// The model for `key` of `family` among `kernels` (for `threads` threads, else over all),
+/// else its family's among `fallback`.
+fn lookup<'a>(
+    kernels: &'a std::collections::BTreeMap<String, KernelModel>,
+    fallback: &'a std::collections::BTreeMap<String, KernelModel>,
+    key: &str,
+    family: Family,
+    threads: usize,
+) -> Result<(&'a KernelModel, Basis), PredictError> {
+    let own = kernels.get(&thread_key(key, threads)).or_else(|| kernels.get(key));
+    if let Some(m) = own.filter(|m| m.family == family) {
+        return Ok((m, Basis::Kernel));
+    }
+    fallback
+        .get(family.name())
+        .map(|m| (m, Basis::Fallback))
+        .ok_or_else(|| PredictError::NoModel { key: key.into(), family: family.name() })
+}
+
+/// `m`'s time for `w`, with the part that does not grow with the work (the form's constant).
+fn evaluate(m: &KernelModel, w: &Workload, basis: Basis) -> Result<Prediction, PredictError> {
+    let f = features::features(w, &m.hyper)?;
+    let us = f.iter().zip(&m.coef).map(|(a, b)| a * b).sum::<f64>().max(0.0);
+    let constant = features::feature_names(m.family).iter().position(|&n| n == "one");
+    let fixed_us = constant.and_then(|i| m.coef.get(i)).copied().unwrap_or(0.0).min(us);
+    Ok(Prediction { us, fixed_us, basis })
 }
 
 impl Workload {

@@ -154,6 +154,25 @@ pub struct Profile {
     pub baseline: BTreeMap<String, [f64; 2]>,
     #[serde(default)]
     pub transfer: TransferModel,
+    /// Models of hetc's WGSL kernels on the GPU the profile measured, if it did
+    /// (`hetc profile --processors gpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuModels>,
+}
+
+/// Fitted models of the GPU's kernels, keyed `gpu_<shader>` (the first dispatch's shader,
+/// e.g. `gpu_conv_tiled64x64`); the same families and forms as the CPU's, with one thread
+/// (the GPU's parallelism is inside the coefficients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuModels {
+    /// The adapter measured.
+    pub adapter: String,
+    pub kernels: BTreeMap<String, KernelModel>,
+    #[serde(default)]
+    pub fallback: BTreeMap<String, KernelModel>,
+    #[serde(default)]
+    pub baseline: BTreeMap<String, [f64; 2]>,
 }
 
 impl Profile {
@@ -179,22 +198,9 @@ impl Profile {
         if self.threads.is_empty() || self.threads.contains(&0) {
             return Err(PredictError::BadProfile("threads must list positive thread counts".into()));
         }
-        for (k, m) in &self.kernels {
-            m.validate(&format!("kernel {k}"))?;
-        }
-        for (k, m) in &self.fallback {
-            m.validate(&format!("fallback {k}"))?;
-            if m.family.name() != k {
-                return Err(PredictError::BadProfile(format!(
-                    "fallback {k} holds a model of family {}",
-                    m.family.name()
-                )));
-            }
-        }
-        for (k, c) in &self.baseline {
-            if c.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(PredictError::BadProfile(format!("baseline {k}: coefficients must be finite and >= 0")));
-            }
+        validate_models("", &self.kernels, &self.fallback, &self.baseline)?;
+        if let Some(g) = &self.gpu {
+            validate_models("gpu ", &g.kernels, &g.fallback, &g.baseline)?;
         }
         let t = &self.transfer;
         let download = [t.download_latency_us, t.download_us_per_mb];
@@ -241,6 +247,34 @@ impl Profile {
         self.transfer.samples += samples.len() as u32;
         Ok(())
     }
+}
+
+/// Checks one processor's kernel models, family fallbacks and baselines (`what` prefixes
+/// messages).
+fn validate_models(
+    what: &str,
+    kernels: &BTreeMap<String, KernelModel>,
+    fallback: &BTreeMap<String, KernelModel>,
+    baseline: &BTreeMap<String, [f64; 2]>,
+) -> Result<(), PredictError> {
+    for (k, m) in kernels {
+        m.validate(&format!("{what}kernel {k}"))?;
+    }
+    for (k, m) in fallback {
+        m.validate(&format!("{what}fallback {k}"))?;
+        if m.family.name() != k {
+            return Err(PredictError::BadProfile(format!(
+                "{what}fallback {k} holds a model of family {}",
+                m.family.name()
+            )));
+        }
+    }
+    for (k, c) in baseline {
+        if c.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(PredictError::BadProfile(format!("{what}baseline {k}: coefficients must be finite and >= 0")));
+        }
+    }
+    Ok(())
 }
 
 /// `latency + us_per_mb x MB` through `(bytes, microseconds)` pairs: least squares on relative

@@ -161,6 +161,7 @@ fn sample_profile() -> Profile {
         fallback,
         baseline,
         transfer: TransferModel::default(),
+        gpu: None,
     }
 }
 
