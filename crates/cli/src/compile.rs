@@ -33,8 +33,9 @@ pub struct CompileArgs {
     #[arg(long)]
     fusion_report: bool,
     /// A profile from `hetc profile`: the latency predictor then prices placement (`layer`
-    /// and finer search with its CPU op times; GPU ops and, while the profile's transfer term
-    /// is unfitted, transfers come from the target's model) and every step's predicted time.
+    /// and finer search with its op times; GPU ops without GPU models in the profile, and
+    /// transfers while its transfer term is unfitted, come from the target's model) and every
+    /// step's predicted time.
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Threads the predicted times assume (default: the profile's largest measured count).

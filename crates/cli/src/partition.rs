@@ -1,7 +1,8 @@
 //! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--profile P] [--json]`:
 //! where each op of the fused model would run, predicted with the target's cost model or, with
-//! `--profile`, the latency predictor (CPU ops; the rest by the target's model): single processor,
-//! layer-level placement, CoDL's intra-operator splits (`op`) and operator chains (`chain`).
+//! `--profile`, the latency predictor (the target's model where the profile has no numbers):
+//! single processor, layer-level placement, CoDL's intra-operator splits (`op`) and operator
+//! chains (`chain`).
 //! `auto` takes the fastest. For the models CoDL measured on the Snapdragon 855, its published
 //! latency is printed beside the prediction.
 //!
@@ -50,8 +51,9 @@ pub struct PartitionArgs {
     /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     input_shapes: Vec<String>,
-    /// A profile from `hetc profile`: the latency predictor prices CPU ops (GPU ops and, while
-    /// the profile's transfer term is unfitted, transfers come from the target's model).
+    /// A profile from `hetc profile`: the latency predictor prices ops (GPU ops without GPU
+    /// models in the profile, and transfers while its transfer term is unfitted, come from the
+    /// target's model).
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Threads the predictor assumes (default: the profile's largest measured count).

@@ -6,7 +6,7 @@
 //!
 //! - [`cost`]: the [`CostModel`] trait placement asks for op and transfer times, and
 //!   [`TargetCost`], which answers from a target's description and support tables.
-//! - [`predicted`]: [`PredictorCost`], which answers CPU op times from the latency predictor's
+//! - [`predicted`]: [`PredictorCost`], which answers op and transfer times from the latency predictor's
 //!   profile (each node lowered alone by the compiler and its steps priced), the rest from
 //!   [`TargetCost`] where the profile has no numbers.
 //! - [`problem`]: the placement problem as flat arrays (costs per op and device, values with

@@ -1,11 +1,11 @@
-//! Placement priced by the latency predictor (`hetc-predictor`): CPU ops from a measured
-//! (or derived) profile's per-kernel models, the rest from the target's stand-in model where
-//! the profile has nothing to say.
+//! Placement priced by the latency predictor (`hetc-predictor`): ops from a measured (or
+//! derived) profile's per-kernel models, CPU and GPU, and transfers from its data-sharing
+//! terms; the target's stand-in model answers where the profile has nothing to say.
 //!
 //! The predictor prices plan steps, not IR nodes, because a node's cost depends on the kernel
-//! it becomes (im2col or Winograd, which Winograd variant, an epilogue folded in). So a node
-//! is first lowered alone by the compiler ([`hetc_compile::cpu_steps`]) and its steps are
-//! priced one by one. Each answer records its basis; [`PredictorCost::bases`] counts them, so
+//! it becomes (im2col or Winograd, which Winograd variant, an epilogue folded in, which WGSL
+//! shader). So a node is first lowered alone by the compiler ([`hetc_compile::cpu_steps`],
+//! [`hetc_compile::gpu_steps`]) and its steps are priced one by one. Each answer records its basis; [`PredictorCost::bases`] counts them, so
 //! that a report can say which model placed which ops.
 
 use crate::cost::{CostModel, SplitTime, TargetCost};
@@ -32,7 +32,7 @@ pub struct Bases {
     pub free: BTreeSet<String>,
 }
 
-/// A [`CostModel`] that asks the latency predictor for CPU op times.
+/// A [`CostModel`] that asks the latency predictor for op and transfer times.
 ///
 /// - CPU ops: the sum of the predictor's times of the node's CPU steps, at `threads` threads.
 ///   The split form's fixed part is the steps' constant terms (what a part pays whatever its
