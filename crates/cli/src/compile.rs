@@ -2,14 +2,14 @@
 //! every target of `hetc targets`.
 
 use crate::inspect::import_options;
-use crate::placing::{self, GranularityArg, Placed, SplitOptions, StrategyArg};
+use crate::placing::{self, Costs, GranularityArg, Placed, SplitOptions, StrategyArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hetc_compile::{CompileError, CompileOptions, CompiledPlan, Fusion, FusionReport, compile_placed};
 use hetc_ir::Graph;
 use hetc_onnx::import_file;
 use hetc_partition::schedule::plan_timeline;
-use hetc_partition::{CostModel, TargetCost, Timeline};
+use hetc_partition::{TargetCost, Timeline};
 use hetc_target::CheckOptions;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,7 +33,10 @@ pub struct CompileArgs {
     /// Print what the fusion pass did: nodes before and after, e-graph size, rules, pass time.
     #[arg(long)]
     fusion_report: bool,
-    /// A profile from `hetc profile`: fills every step's predicted time.
+    /// A profile from `hetc profile`: the latency predictor then prices placement (`layer`
+    /// and finer search with its op times; GPU ops without GPU models in the profile, and
+    /// transfers while its transfer term is unfitted, come from the target's model) and every
+    /// step's predicted time.
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Threads the predicted times assume (default: the profile's largest measured count).
@@ -41,7 +44,8 @@ pub struct CompileArgs {
     threads: Option<usize>,
     /// Placement: `cpu` (everything on the CPU), `gpu` (every op the target's GPU runs on the
     /// GPU, the rest on the CPU, with transfers between them), or one of the granularities of
-    /// `--granularity`, placed by the target's cost model.
+    /// `--granularity`, placed by the cost model: the latency predictor with `--profile`, else
+    /// the target's stand-in model.
     #[arg(long, value_enum, default_value_t = StrategyArg::Cpu)]
     strategy: StrategyArg,
     /// Co-execution granularity, placed by the target's cost model (instead of `--strategy`):
@@ -107,9 +111,19 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     let catalog = crate::targets::catalog_for(&args.target)?;
     let target = catalog.get(&args.target)?;
     let kernels = crate::targets::gpu_kernels();
-    let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
+    let target_cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
-    if strategy != StrategyArg::Cpu && !cost.has_gpu() {
+    let predictor = args.profile.as_deref().map(crate::predict::load_profile).transpose()?;
+    let threads = match (&predictor, args.threads) {
+        (_, Some(0)) => bail!("--threads must be at least 1"),
+        (Some(p), t) => t.unwrap_or_else(|| p.default_threads()).max(1),
+        (None, _) => 0,
+    };
+    let costs = Costs::new(
+        target_cost,
+        predictor.as_ref().zip(args.profile.as_ref()).map(|(p, path)| (p, threads, path.display().to_string())),
+    );
+    if strategy != StrategyArg::Cpu && !costs.has_gpu() {
         bail!("target `{}` has no GPU that hetc can drive; use --strategy cpu", args.target);
     }
     let start = Instant::now();
@@ -127,18 +141,43 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     }
     let split =
         SplitOptions { gpu_share_max: args.gpu_share_max, force: args.force_split.clone(), share: args.split_share };
-    let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &cost, strategy, &split);
+    let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &costs, strategy, &split);
     let measure = strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
     let (mut plan, report, placed) = if measure {
         crate::autotune::fastest(&compile_with, args.measure_runs, args.measure_threads)?
     } else {
         compile_with(strategy)?
     };
+    let cost = costs.model();
+    // Which model placed the plan (and priced it): the predictor with `--profile`.
+    let placement = match strategy {
+        StrategyArg::Cpu => "everything on the CPU (--strategy cpu)",
+        StrategyArg::Gpu => "every op the GPU runs on the GPU (--strategy gpu)",
+        _ => "searched with the cost model",
+    };
+    if predictor.is_some() || !matches!(strategy, StrategyArg::Cpu | StrategyArg::Gpu) {
+        crate::outln!("cost model: {}", cost.label());
+    }
+    crate::outln!("placement: {placement}");
+    for line in costs.basis_lines() {
+        crate::outln!("{line}");
+    }
+    if let Some(note) = costs.target_note(&args.target, predictor.as_ref()) {
+        crate::outln!("{note}");
+    }
     // The stand-in model's host figures are read off this machine and are no predictor; host
     // plans get measured predictions from `--profile` instead.
-    if let Some(p) = placed.as_ref().filter(|_| !args.target.starts_with("host")) {
-        placing::fill_predictions(&mut plan.meta, p, &cost);
-        print_timeline(&plan_timeline(&plan.meta), &cost.label());
+    let fill = predictor.is_some() || !args.target.starts_with("host");
+    if let Some(p) = placed.as_ref().filter(|_| fill) {
+        placing::fill_predictions(&mut plan.meta, p, cost, predictor.as_ref().map(|p| (p, threads)))?;
+        let basis = match &predictor {
+            Some(p) => format!(
+                "{} steps by the latency predictor at {threads} threads",
+                if p.has_gpu_models() { "CPU and GPU" } else { "CPU" }
+            ),
+            None => cost.label(),
+        };
+        print_timeline(&plan_timeline(&plan.meta), &basis);
         if !p.candidates.is_empty() {
             let c: Vec<String> = p
                 .candidates
@@ -175,12 +214,6 @@ pub fn run(args: &CompileArgs) -> Result<()> {
             s.chained,
             c.layer_us / 1e3
         );
-    }
-    if let Some(path) = &args.profile {
-        let p = crate::predict::load_profile(path)?;
-        let threads = args.threads.unwrap_or_else(|| p.default_threads()).max(1);
-        crate::predict::fill_predictions(&mut plan.meta, &p, threads)?;
-        print_timeline(&plan_timeline(&plan.meta), &format!("{threads} threads, profile {}", path.display()));
     }
     let bytes = plan.encode()?;
     let output = args
@@ -242,14 +275,14 @@ fn compile_once(
     args: &CompileArgs,
     graph: &Graph,
     fusion: Fusion,
-    cost: &TargetCost<'_>,
+    costs: &Costs<'_>,
     strategy: StrategyArg,
     split: &SplitOptions,
 ) -> Result<Compiled> {
     // Placement happens on the graph as lowered (fused), inside the compiler.
     let mut placed: Option<Placed> = None;
     let mut place = |g: &Graph| -> Result<hetc_compile::Placed, CompileError> {
-        let p = placing::place(g, cost, strategy, split).map_err(|e| {
+        let p = placing::place(g, costs, strategy, split).map_err(|e| {
             CompileError::Placement(format!("cannot place {} on {}: {e:#}", args.model.display(), args.target))
         })?;
         let out = hetc_compile::Placed { graph: p.graph.clone(), placement: p.placement.clone() };

@@ -61,7 +61,7 @@ enum Command {
     Support(support::SupportArgs),
     /// Where each op would run: single processor, layers, or CoDL splits and chains, predicted.
     Partition(partition::PartitionArgs),
-    /// Measure the CPU kernels and fit the latency predictor's coefficients (or `--evaluate` a profile).
+    /// Measure the CPU kernels (`--processors cpu,gpu`: and CPU<->GPU copies), fit the latency predictor.
     Profile(profile::ProfileArgs),
     /// Predicted time per op and in total for a model on a target.
     Predict(predict::PredictArgs),

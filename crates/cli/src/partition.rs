@@ -1,15 +1,17 @@
-//! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--json]`: where each
-//! op of the fused model would run, predicted with the target's cost model: single processor,
-//! layer-level placement (ops one after another), subgraph placement (parallel branches on
-//! different processors overlapping), CoDL's intra-operator splits (`op`) and operator chains
-//! (`chain`). Every candidate is predicted both ways: with the runtime's two queues (the
-//! critical path, what `auto` compares) and one op after another (what the layer and
-//! co-execution searches minimise). For the models CoDL measured on the Snapdragon 855, its
-//! published latency is printed beside the prediction.
+//! `hetc partition MODEL --target T [--granularity G] [--gpu-share-max F] [--profile P] [--json]`:
+//! where each op of the fused model would run, predicted with the target's cost model or, with
+//! `--profile`, the latency predictor (the target's model where the profile has no numbers):
+//! single processor, layer-level placement (ops one after another), subgraph placement
+//! (parallel branches on different processors overlapping), CoDL's intra-operator splits
+//! (`op`) and operator chains (`chain`). Every candidate is predicted both ways: with the
+//! runtime's two queues (the critical path, what `auto` compares) and one op after another
+//! (what the layer and co-execution searches minimise). For the models CoDL measured on the
+//! Snapdragon 855, its published latency is printed beside the prediction.
 //!
 //! This command plans; `hetc compile` turns a placement into a plan the runtime executes.
 
 use crate::inspect::import_options;
+use crate::placing::Costs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use hetc_ir::{Graph, NodeId};
@@ -58,6 +60,14 @@ pub struct PartitionArgs {
     /// Static shape for an input with symbolic dimensions, e.g. `x=1x3x640x640`; repeatable.
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     input_shapes: Vec<String>,
+    /// A profile from `hetc profile`: the latency predictor prices ops (GPU ops without GPU
+    /// models in the profile, and transfers while its transfer term is unfitted, come from the
+    /// target's model).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Threads the predictor assumes (default: the profile's largest measured count).
+    #[arg(long, requires = "profile")]
+    threads: Option<usize>,
     /// Print machine-readable JSON.
     #[arg(long)]
     json: bool,
@@ -77,6 +87,11 @@ struct Report {
     model: String,
     target: String,
     cost_model: String,
+    /// With `--profile`: how many ops of each processor the predictor priced by their
+    /// kernel's model, by a family's, and by the target's model (it had none).
+    bases: Vec<String>,
+    /// With `--profile` for another target than `--target`: says so.
+    profile_note: Option<String>,
     granularity: Granularity,
     chosen: &'static str,
     predicted_ms: f64,
@@ -130,16 +145,29 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         import_file(&args.model, &options).with_context(|| format!("cannot import {}", args.model.display()))?;
     let (fused, _) = hetc_compile::fuse(&model.graph).context("fusion failed")?;
     let kernels = crate::targets::gpu_kernels();
-    let cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
+    let target_cost = TargetCost::new(target, kernels.as_deref(), CheckOptions::default())
         .with_context(|| format!("target {} lacks figures for the cost model", args.target))?;
+    let predictor = args.profile.as_deref().map(crate::predict::load_profile).transpose()?;
+    let predicted = match (&predictor, &args.profile) {
+        (Some(p), Some(path)) => {
+            let threads = args.threads.unwrap_or_else(|| p.default_threads());
+            if threads == 0 {
+                bail!("--threads must be at least 1");
+            }
+            Some((p, threads, path.display().to_string()))
+        }
+        _ => None,
+    };
+    let costs = Costs::new(target_cost, predicted);
+    let cost = costs.model();
     let start = Instant::now();
-    let layer = place_layers(&fused, &cost)?;
-    let subgraph = place_layers_with(&fused, &cost, Objective::Overlap)?;
+    let layer = place_layers(&fused, cost)?;
+    let subgraph = place_layers_with(&fused, cost, Objective::Overlap)?;
     let share = args.gpu_share_max;
-    let op = place_coexec(&fused, &cost, &layer, CoexecOptions { max_chain: 1, gpu_share_max: share })?;
+    let op = place_coexec(&fused, cost, &layer, CoexecOptions { max_chain: 1, gpu_share_max: share })?;
     let chain = place_coexec(
         &fused,
-        &cost,
+        cost,
         &layer,
         CoexecOptions { max_chain: hetc_partition::coexec::MAX_CHAIN, gpu_share_max: share },
     )?;
@@ -147,15 +175,15 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
 
     let whole = |devices: Vec<(NodeId, Device)>| -> Result<Option<f64>> {
         let map: HashMap<NodeId, Device> = devices.into_iter().collect();
-        overlapped(&fused, &cost, &map)
+        overlapped(&fused, cost, &map)
     };
     let ids = || layer.devices.iter().map(|d| d.0);
     let split = |plan: &CoexecPlan| -> Result<Option<f64>> {
         if plan.chains.is_empty() {
             return whole(plan.ops.iter().copied().zip(plan.devices.iter().copied()).collect());
         }
-        let g = materialize(&fused, plan, &cost)?;
-        overlapped(&g.graph, &cost, &g.devices)
+        let g = materialize(&fused, plan, cost)?;
+        overlapped(&g.graph, cost, &g.devices)
     };
     let ms = |t: Option<f64>| t.map(|t| t / 1e3);
     let candidates: Vec<(&'static str, Option<f64>)> = vec![
@@ -165,7 +193,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         ("op", ms(split(&op)?)),
         ("chain", ms(split(&chain)?)),
     ];
-    let problem = hetc_partition::Problem::new(&fused, &cost)?;
+    let problem = hetc_partition::Problem::new(&fused, cost)?;
     let sequential_of = |devices: &[(NodeId, Device)]| {
         let loc: Vec<usize> = devices.iter().map(|d| hetc_partition::problem::dev(d.1)).collect();
         Some(problem.evaluate(&loc).0 / 1e3).filter(|t| t.is_finite())
@@ -224,6 +252,8 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     let report = Report {
         target: args.target.clone(),
         cost_model: layer.cost_model.clone(),
+        bases: costs.basis_lines(),
+        profile_note: costs.target_note(&args.target, predictor.as_ref()),
         granularity: args.granularity,
         chosen,
         predicted_ms: candidates.iter().find(|c| c.0 == chosen).and_then(|c| c.1).unwrap_or(f64::NAN),
@@ -252,7 +282,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
 
 /// The two-queue prediction of `graph` with `devices` (nodes not listed on the CPU), us;
 /// `None` when a node sits where it cannot run.
-fn overlapped(graph: &Graph, cost: &TargetCost<'_>, devices: &HashMap<NodeId, Device>) -> Result<Option<f64>> {
+fn overlapped(graph: &Graph, cost: &dyn hetc_partition::CostModel, devices: &HashMap<NodeId, Device>) -> Result<Option<f64>> {
     let s = schedule_placed(graph, cost, &|id| devices.get(&id).copied().unwrap_or(Device::Cpu))?;
     Ok(Some(s.timeline.latency_us).filter(|t| t.is_finite()))
 }
@@ -265,6 +295,12 @@ fn print(r: &Report, no_gpu_kernels: bool) {
     crate::outln!("model      {} ({} ops after fusion)", r.model, r.ops);
     crate::outln!("target     {}", r.target);
     crate::outln!("times      {}", r.cost_model);
+    for b in &r.bases {
+        crate::outln!("           {b}");
+    }
+    if let Some(n) = &r.profile_note {
+        crate::outln!("           {n}");
+    }
     if no_gpu_kernels {
         crate::outln!("note       this build has no GPU kernels, so nothing is placed on the GPU");
     }

@@ -7,16 +7,91 @@
 //! ([`hetc_partition::schedule`]); when it uses both processors, its list order becomes the
 //! plan's step order, so that GPU work is issued before the CPU work it overlaps. Steps get
 //! the cost model's predicted times.
+//!
+//! The cost model is the target's stand-in roofline model, or, with `--profile`, the latency
+//! predictor ([`Costs`]).
 
 use anyhow::{Context, Result, bail};
 use hetc_compile::Placement;
 use hetc_ir::{Graph, NodeId, Op};
 use hetc_partition::{
-    CoexecOptions, CoexecPlan, CostModel, LayerPlacement, Objective, SplitPart, TargetCost, Timeline, force_coexec,
-    materialize, place_coexec, place_layers, place_layers_with, schedule_placed,
+    CoexecOptions, CoexecPlan, CostModel, LayerPlacement, Objective, PredictorCost, SplitPart, TargetCost, Timeline,
+    force_coexec, materialize, place_coexec, place_layers, place_layers_with, schedule_placed,
 };
 use hetc_plan::{Device, Kernel, PlanMeta};
+use hetc_predictor::Predictor;
 use std::collections::HashMap;
+
+/// The cost model placement searches with.
+pub enum Costs<'a> {
+    /// The target's stand-in roofline model (no `--profile`).
+    Target(TargetCost<'a>),
+    /// The latency predictor's profile, the target's model where it has no numbers (boxed:
+    /// it is twice the other's size).
+    Predicted(Box<PredictorCost<'a>>),
+}
+
+impl<'a> Costs<'a> {
+    /// The predictor's model when a profile is given, else the target's.
+    pub fn new(target: TargetCost<'a>, predictor: Option<(&'a Predictor, usize, String)>) -> Self {
+        match predictor {
+            Some((p, threads, source)) => Costs::Predicted(Box::new(PredictorCost::new(p, threads, target, &source))),
+            None => Costs::Target(target),
+        }
+    }
+
+    pub fn model(&self) -> &dyn CostModel {
+        match self {
+            Costs::Target(c) => c,
+            Costs::Predicted(c) => c.as_ref(),
+        }
+    }
+
+    pub fn has_gpu(&self) -> bool {
+        match self {
+            Costs::Target(c) => c.has_gpu(),
+            Costs::Predicted(c) => c.has_gpu(),
+        }
+    }
+
+    /// A note when the profile describes another target than the one placed for (its CPU
+    /// times are then another machine's); `host` and `host-cpu` share one CPU.
+    pub fn target_note(&self, target: &str, predictor: Option<&Predictor>) -> Option<String> {
+        let profiled = &predictor?.profile().target;
+        let base = |t: &str| if t == "host-cpu" { "host".to_string() } else { t.to_string() };
+        (base(profiled) != base(target)).then(|| {
+            format!("note: the profile describes target `{profiled}`, not `{target}`: its CPU times are that machine's")
+        })
+    }
+
+    /// Lines on where the latency predictor's times came from, per processor: ops by their
+    /// kernel's model, by a family's, or by the target's model where the predictor had none.
+    pub fn basis_lines(&self) -> Vec<String> {
+        let Costs::Predicted(c) = self else { return Vec::new() };
+        let mut lines = Vec::new();
+        for device in [Device::Cpu, Device::Gpu] {
+            let b = c.bases(device);
+            let n = b.kernel.len() + b.family.len() + b.target.len() + b.free.len();
+            if n == 0 || (device == Device::Gpu && !c.gpu_from_profile()) {
+                continue;
+            }
+            let mut line = format!(
+                "{} ops priced: {} by their kernel's model, {} by a family's fallback model, {} by the target's model, {} view ops (no step)",
+                device.name().to_uppercase(),
+                b.kernel.len(),
+                b.family.len(),
+                b.target.len(),
+                b.free.len()
+            );
+            if !b.target.is_empty() {
+                let list: Vec<&str> = b.target.iter().map(String::as_str).take(3).collect();
+                line += &format!(" ({}{})", list.join("; "), if b.target.len() > 3 { "; ..." } else { "" });
+            }
+            lines.push(line);
+        }
+        lines
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StrategyArg {
@@ -139,8 +214,9 @@ const AUTO: [StrategyArg; 5] =
     [StrategyArg::Single, StrategyArg::Layer, StrategyArg::Subgraph, StrategyArg::Op, StrategyArg::Chain];
 
 /// Places every compute node of `graph` by `strategy`.
-pub fn place(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, split: &SplitOptions) -> Result<Placed> {
-    if strategy != StrategyArg::Cpu && !cost.has_gpu() {
+pub fn place(graph: &Graph, costs: &Costs<'_>, strategy: StrategyArg, split: &SplitOptions) -> Result<Placed> {
+    let cost = costs.model();
+    if strategy != StrategyArg::Cpu && !costs.has_gpu() {
         bail!("the target has no GPU that hetc's WGSL kernels can drive; use --strategy cpu");
     }
     let forced = split.force.is_some() || split.share.is_some();
@@ -199,7 +275,7 @@ fn gpu_devices(graph: &Graph, devices: impl IntoIterator<Item = (NodeId, Device)
 }
 
 /// `single`, `layer` or `subgraph` from the whole-op search `l`.
-fn whole_ops(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, l: LayerPlacement) -> Result<Placed> {
+fn whole_ops(graph: &Graph, cost: &dyn CostModel, strategy: StrategyArg, l: LayerPlacement) -> Result<Placed> {
     let devices = if strategy == StrategyArg::Single {
         gpu_devices(graph, l.devices.iter().map(|x| x.0).zip(l.single.iter().copied()))
     } else {
@@ -212,7 +288,7 @@ fn whole_ops(graph: &Graph, cost: &TargetCost<'_>, strategy: StrategyArg, l: Lay
 /// placement `l`, materialized.
 fn split_ops(
     graph: &Graph,
-    cost: &TargetCost<'_>,
+    cost: &dyn CostModel,
     strategy: StrategyArg,
     split: &SplitOptions,
     l: LayerPlacement,
@@ -247,7 +323,7 @@ fn finish(
     graph: &Graph,
     rewritten: Option<Graph>,
     devices: HashMap<NodeId, Device>,
-    cost: &TargetCost<'_>,
+    cost: &dyn CostModel,
     chosen: StrategyArg,
     layer: Option<LayerPlacement>,
     coexec: Option<(CoexecPlan, Vec<SplitPart>)>,
@@ -276,11 +352,36 @@ fn simulate(graph: &Graph, cost: &dyn CostModel, placement: &Placement) -> Resul
 
 /// Fills each step's predicted time from the cost model: a compute step takes its node's
 /// time (a node lowered to several steps gives its time to the first), a transfer the link's
-/// time for its bytes.
-pub fn fill_predictions(meta: &mut PlanMeta, placed: &Placed, cost: &TargetCost<'_>) {
+/// time for its bytes. With a predictor (`--profile`), CPU compute steps (and GPU ones when
+/// the profile has GPU models) are priced one by one by it instead, as `hetc predict` does.
+pub fn fill_predictions(
+    meta: &mut PlanMeta,
+    placed: &Placed,
+    cost: &dyn CostModel,
+    predictor: Option<(&Predictor, usize)>,
+) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
+    let cpu: Vec<Option<f32>> = match predictor {
+        Some((p, threads)) => meta
+            .steps
+            .iter()
+            .map(|s| {
+                let compute = (s.device == Device::Cpu || p.has_gpu_models())
+                    && !matches!(s.kernel, Kernel::Upload | Kernel::Download);
+                compute
+                    .then(|| p.predict_step(meta, s, threads).map(|r| r.us as f32))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("step {}: {e}", s.name))
+            })
+            .collect::<Result<_>>()?,
+        None => vec![None; meta.steps.len()],
+    };
     let PlanMeta { steps, tensors, .. } = meta;
-    for step in steps {
+    for (step, cpu_us) in steps.iter_mut().zip(cpu) {
+        if let Some(us) = cpu_us {
+            step.predicted_us = us;
+            continue;
+        }
         step.predicted_us = match step.kernel {
             Kernel::Upload | Kernel::Download => {
                 let bytes: u64 = step.outputs.iter().map(|&t| tensors[t as usize].byte_size().unwrap_or(0)).sum();
@@ -301,4 +402,5 @@ pub fn fill_predictions(meta: &mut PlanMeta, placed: &Placed, cost: &TargetCost<
             }
         };
     }
+    Ok(())
 }

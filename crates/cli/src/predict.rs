@@ -1,12 +1,11 @@
 //! `hetc predict MODEL --target T [--profile P]`: predicted time per op and in total, and the
-//! profile loading that `hetc compile --profile` shares.
+//! profile loading that `hetc compile --profile` and `hetc partition --profile` share.
 
 use crate::inspect::import_options;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hetc_compile::{CompileOptions, compile};
 use hetc_onnx::import_file;
-use hetc_plan::PlanMeta;
 use hetc_predictor::derived::{CpuFigures, cpu_profile};
 use hetc_predictor::{Basis, Predictor, Profile};
 use std::path::{Path, PathBuf};
@@ -70,27 +69,6 @@ pub fn predictor_for(target: &str, profile: Option<&Path>) -> Result<Predictor> 
         provenance: format!("targets/{target}.toml; figure quality {:?}", f.quality),
     };
     Ok(Predictor::new(cpu_profile(target, &figures))?)
-}
-
-/// Writes each CPU step's prediction into `meta` (`Step::predicted_us`). GPU compute steps
-/// keep 0: a CPU profile does not model them (transfers are predicted by its transfer term).
-pub fn fill_predictions(meta: &mut PlanMeta, p: &Predictor, threads: usize) -> Result<()> {
-    let preds = meta
-        .steps
-        .iter()
-        .map(|s| {
-            let gpu_compute = s.device == hetc_plan::Device::Gpu
-                && !matches!(s.kernel, hetc_plan::Kernel::Upload | hetc_plan::Kernel::Download);
-            if gpu_compute {
-                return Ok(0.0);
-            }
-            p.predict_step(meta, s, threads).map(|r| r.us as f32).with_context(|| format!("step {}", s.name))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for (s, us) in meta.steps.iter_mut().zip(preds) {
-        s.predicted_us = us;
-    }
-    Ok(())
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {

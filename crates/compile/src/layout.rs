@@ -10,7 +10,7 @@ use hetc_plan::Device;
 use hetc_plan::{Kernel, Storage, TensorDesc};
 use std::collections::HashMap;
 
-fn plan_dtype(d: DType) -> plan::DType {
+pub(crate) fn plan_dtype(d: DType) -> plan::DType {
     match d {
         DType::F32 => plan::DType::F32,
         DType::F16 => plan::DType::F16,

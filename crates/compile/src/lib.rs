@@ -14,6 +14,9 @@
 //! 4. [`layout`]: tensors get storage: constants go to the 64-byte-aligned weight section,
 //!    everything else to one arena planned by lifetime (`hetc-pass-memory`), with elementwise
 //!    steps computing in place when their input dies there.
+//!
+//! [`cpu_steps`] and [`gpu_steps`] lower one node alone, so that the latency predictor can
+//! price it during placement, before any plan exists.
 
 mod concat_in_place;
 mod error;
@@ -22,11 +25,13 @@ mod layout;
 mod lower;
 mod lower_fused;
 pub mod placement;
+mod single_node;
 pub mod support;
 mod transfers;
 
 pub use error::CompileError;
 pub use placement::{Placed, Placement, Strategy};
+pub use single_node::{cpu_steps, gpu_steps};
 pub use support::Processor;
 
 pub use hetc_pass_fusion::FusionReport;

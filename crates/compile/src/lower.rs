@@ -336,6 +336,17 @@ fn winograd_variant(c: usize, m: usize, oh: usize, ow: usize) -> hetc_plan::wino
 /// folded batch normalisations into them); a convolution whose weights are not constant f32
 /// after all falls back to im2col.
 pub(crate) fn transform_winograd_weights(p: &mut Program) {
+    winograd_weights(p, true);
+}
+
+/// [`transform_winograd_weights`] without computing the transform: the transformed weights
+/// are a computed value of the transform's shape (which tells the variant), for the
+/// predictor's pricing of single nodes ([`crate::cpu_steps`]).
+pub(crate) fn winograd_weight_shapes(p: &mut Program) {
+    winograd_weights(p, false);
+}
+
+fn winograd_weights(p: &mut Program, compute: bool) {
     for s in 0..p.steps.len() {
         let Kernel::Conv(conv) = &p.steps[s].kernel else { continue };
         if conv.algo != plan::ConvAlgo::Winograd {
@@ -347,15 +358,20 @@ pub(crate) fn transform_winograd_weights(p: &mut Program) {
             Some(t) if t.dtype() == hetc_ir::DType::F32 && t.shape().len() == 4 && t.shape()[2..] == [3, 3] => {
                 let (m, c) = (t.shape()[0], t.shape()[1]);
                 let v = winograd_variant(c, m, y[2], y[3]);
-                let u = v.transform_weights(&t.to_f32_vec(), m, c);
-                Some(Tensor::from_f32(v.weight_shape(m, c).to_vec(), &u))
+                let shape = v.weight_shape(m, c).to_vec();
+                Some(if compute {
+                    let u = Tensor::from_f32(shape, &v.transform_weights(&t.to_f32_vec(), m, c));
+                    (u.ty().clone(), ValKind::Constant(u))
+                } else {
+                    (TensorType::new(hetc_ir::DType::F32, shape), ValKind::Computed)
+                })
             }
             _ => None,
         };
         match transformed {
-            Some(u) => {
+            Some((ty, kind)) => {
                 let name = format!("{}/winograd", p.values[w].name);
-                let id = p.add(name, u.ty().clone(), ValKind::Constant(u));
+                let id = p.add(name, ty, kind);
                 p.steps[s].inputs[1] = id;
             }
             None => {
@@ -392,6 +408,33 @@ fn node_order(graph: &Graph, placement: &Placement) -> Result<Vec<NodeId>, Compi
         return Err(bad(format!("lacks `{}`", graph.node(missing).name)));
     }
     Ok(full)
+}
+
+/// Lowers node `id` of `graph` alone, on `device`, for pricing: its inputs become values of
+/// their types, constants staying constants (the kernel chosen depends on them, e.g. Winograd
+/// needs constant weights and BatchNormalization folds constant statistics).
+pub(crate) fn lower_one(graph: &Graph, id: NodeId, device: Device) -> Result<Program, CompileError> {
+    let mut p = Program::default();
+    let mut map: HashMap<ValueRef, ValId> = HashMap::new();
+    for v in graph.inputs_of(id).into_iter().flatten() {
+        if map.contains_key(&v) {
+            continue;
+        }
+        let producer = graph.node(v.node);
+        let name = producer.output_names.get(v.slot).filter(|n| !n.is_empty()).unwrap_or(&producer.name).clone();
+        let kind = match &producer.op {
+            Op::Constant(t) => ValKind::Constant(t.clone()),
+            _ => ValKind::Computed,
+        };
+        let value = p.add(name, graph.value_type(v).clone(), kind);
+        map.insert(v, value);
+    }
+    lower_node(graph, id, device, &mut p, &mut map)?;
+    // Steps a node lowers to run where the node does (as in `lower`).
+    for step in &mut p.steps {
+        step.device = device;
+    }
+    Ok(p)
 }
 
 pub(crate) fn lower(graph: &Graph, placement: &Placement) -> Result<Program, CompileError> {

@@ -6,6 +6,9 @@
 //!
 //! - [`cost`]: the [`CostModel`] trait placement asks for op and transfer times, and
 //!   [`TargetCost`], which answers from a target's description and support tables.
+//! - [`predicted`]: [`PredictorCost`], which answers op and transfer times from the latency predictor's
+//!   profile (each node lowered alone by the compiler and its steps priced), the rest from
+//!   [`TargetCost`] where the profile has no numbers.
 //! - [`problem`]: the placement problem as flat arrays (costs per op and device, values with
 //!   their consumers) and its objectives: op times plus the transfers a placement needs, one
 //!   after another (`Sequential`) or overlapping (`Overlap`).
@@ -24,6 +27,7 @@ pub mod cost;
 mod error;
 pub mod layer;
 pub mod materialize;
+pub mod predicted;
 pub mod problem;
 pub mod schedule;
 
@@ -32,5 +36,6 @@ pub use cost::{CostModel, SplitTime, TargetCost};
 pub use error::PartitionError;
 pub use layer::{Candidate, LayerPlacement, place_layers, place_layers_with};
 pub use materialize::{SplitGraph, SplitPart, materialize};
+pub use predicted::{Bases, PredictorCost};
 pub use problem::{Objective, Problem};
 pub use schedule::{Clocks, PlacedSchedule, Schedule, StepKind, Timeline, schedule_placed};

@@ -79,6 +79,10 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
             status: TransferStatus::Derived,
             latency_us,
             us_per_mb: 1e3 / link_gbps.max(1e-3),
+            // The stand-in cost model's synchronisation cost is the link latency too.
+            sync_us: latency_us,
+            download_latency_us: None,
+            download_us_per_mb: None,
             samples: 0,
             note: "derived from the target's CPU-GPU link figures".into(),
         },
@@ -101,5 +105,6 @@ pub fn cpu_profile(target: &str, f: &CpuFigures) -> Profile {
         fallback,
         baseline: BTreeMap::new(),
         transfer,
+        gpu: None,
     }
 }

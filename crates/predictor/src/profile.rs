@@ -73,6 +73,9 @@ pub enum ProfileSource {
 }
 
 /// The CPU<->GPU data-sharing cost, `latency_us + us_per_mb x MB`: the hook for co-execution.
+/// Downloads (GPU to CPU) have terms of their own where measured (`download_latency_us`,
+/// `download_us_per_mb`): reading GPU memory back maps a staging buffer and costs several
+/// times an upload on some drivers; without them a download costs what an upload does.
 ///
 /// `hetc profile --processors cpu` cannot measure it and leaves it `unfitted`; the GPU side
 /// fills it with [`crate::Profile::fit_transfer`] from measured (bytes, microseconds) pairs of
@@ -83,6 +86,15 @@ pub struct TransferModel {
     pub status: TransferStatus,
     pub latency_us: f64,
     pub us_per_mb: f64,
+    /// Cost of one CPU<->GPU synchronisation (submit and wait for an empty GPU queue), paid
+    /// once per co-executed part on top of the copies; 0 where not measured.
+    #[serde(default)]
+    pub sync_us: f64,
+    /// Downloads' own terms, where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_latency_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_us_per_mb: Option<f64>,
     pub samples: u32,
     pub note: String,
 }
@@ -101,6 +113,9 @@ impl Default for TransferModel {
             status: TransferStatus::Unfitted,
             latency_us: 0.0,
             us_per_mb: 0.0,
+            sync_us: 0.0,
+            download_latency_us: None,
+            download_us_per_mb: None,
             samples: 0,
             note: "not measured: fit it from the GPU's upload/download step timings (Profile::fit_transfer)".into(),
         }
@@ -139,6 +154,25 @@ pub struct Profile {
     pub baseline: BTreeMap<String, [f64; 2]>,
     #[serde(default)]
     pub transfer: TransferModel,
+    /// Models of hetc's WGSL kernels on the GPU the profile measured, if it did
+    /// (`hetc profile --processors gpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuModels>,
+}
+
+/// Fitted models of the GPU's kernels, keyed `gpu_<shader>` (the first dispatch's shader,
+/// e.g. `gpu_conv_tiled64x64`); the same families and forms as the CPU's, with one thread
+/// (the GPU's parallelism is inside the coefficients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuModels {
+    /// The adapter measured.
+    pub adapter: String,
+    pub kernels: BTreeMap<String, KernelModel>,
+    #[serde(default)]
+    pub fallback: BTreeMap<String, KernelModel>,
+    #[serde(default)]
+    pub baseline: BTreeMap<String, [f64; 2]>,
 }
 
 impl Profile {
@@ -164,58 +198,105 @@ impl Profile {
         if self.threads.is_empty() || self.threads.contains(&0) {
             return Err(PredictError::BadProfile("threads must list positive thread counts".into()));
         }
-        for (k, m) in &self.kernels {
-            m.validate(&format!("kernel {k}"))?;
-        }
-        for (k, m) in &self.fallback {
-            m.validate(&format!("fallback {k}"))?;
-            if m.family.name() != k {
-                return Err(PredictError::BadProfile(format!(
-                    "fallback {k} holds a model of family {}",
-                    m.family.name()
-                )));
-            }
-        }
-        for (k, c) in &self.baseline {
-            if c.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(PredictError::BadProfile(format!("baseline {k}: coefficients must be finite and >= 0")));
-            }
+        validate_models("", &self.kernels, &self.fallback, &self.baseline)?;
+        if let Some(g) = &self.gpu {
+            validate_models("gpu ", &g.kernels, &g.fallback, &g.baseline)?;
         }
         let t = &self.transfer;
-        if !(t.latency_us.is_finite() && t.latency_us >= 0.0 && t.us_per_mb.is_finite() && t.us_per_mb >= 0.0) {
-            return Err(PredictError::BadProfile("transfer: latency_us and us_per_mb must be finite and >= 0".into()));
+        let download = [t.download_latency_us, t.download_us_per_mb];
+        if [t.latency_us, t.us_per_mb, t.sync_us]
+            .iter()
+            .chain(download.iter().flatten())
+            .any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(PredictError::BadProfile(
+                "transfer: latency_us, us_per_mb, sync_us and the download terms must be finite and >= 0".into(),
+            ));
+        }
+        if download[0].is_some() != download[1].is_some() {
+            return Err(PredictError::BadProfile(
+                "transfer: download_latency_us and download_us_per_mb go together".into(),
+            ));
         }
         Ok(())
     }
 
     /// Fits the CPU<->GPU transfer cost from measured `(bytes, microseconds)` pairs (the
-    /// co-execution hook; see [`TransferModel`]).
+    /// co-execution hook; see [`TransferModel`]): uploads, or both directions when downloads
+    /// are not measured apart ([`Profile::fit_download`]).
     pub fn fit_transfer(&mut self, samples: &[(u64, f64)], note: &str) -> Result<(), PredictError> {
-        if samples.len() < 2 {
-            return Err(PredictError::Fit("a transfer fit needs at least two measurements".into()));
-        }
-        let rows: Vec<crate::features::Features> = samples
-            .iter()
-            .map(|&(b, _)| {
-                let mut f = [0.0; crate::features::MAX_FEATURES];
-                f[0] = b as f64 * 1e-6;
-                f[1] = 1.0;
-                f
-            })
-            .collect();
-        let y: Vec<f64> = samples.iter().map(|s| s.1).collect();
-        if y.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-            return Err(PredictError::Fit("transfer times must be positive".into()));
-        }
-        let w: Vec<f64> = y.iter().map(|v| 1.0 / v).collect();
-        let c = crate::fit::nnls(&rows, &y, &w, 2);
+        let (latency_us, us_per_mb) = fit_line(samples)?;
         self.transfer = TransferModel {
             status: TransferStatus::Fitted,
-            latency_us: c[1],
-            us_per_mb: c[0],
+            latency_us,
+            us_per_mb,
+            sync_us: self.transfer.sync_us,
+            download_latency_us: None,
+            download_us_per_mb: None,
             samples: samples.len() as u32,
             note: note.into(),
         };
         Ok(())
     }
+
+    /// Fits downloads' own terms (after [`Profile::fit_transfer`], which clears them).
+    pub fn fit_download(&mut self, samples: &[(u64, f64)]) -> Result<(), PredictError> {
+        let (latency_us, us_per_mb) = fit_line(samples)?;
+        self.transfer.download_latency_us = Some(latency_us);
+        self.transfer.download_us_per_mb = Some(us_per_mb);
+        self.transfer.samples += samples.len() as u32;
+        Ok(())
+    }
+}
+
+/// Checks one processor's kernel models, family fallbacks and baselines (`what` prefixes
+/// messages).
+fn validate_models(
+    what: &str,
+    kernels: &BTreeMap<String, KernelModel>,
+    fallback: &BTreeMap<String, KernelModel>,
+    baseline: &BTreeMap<String, [f64; 2]>,
+) -> Result<(), PredictError> {
+    for (k, m) in kernels {
+        m.validate(&format!("{what}kernel {k}"))?;
+    }
+    for (k, m) in fallback {
+        m.validate(&format!("{what}fallback {k}"))?;
+        if m.family.name() != k {
+            return Err(PredictError::BadProfile(format!(
+                "{what}fallback {k} holds a model of family {}",
+                m.family.name()
+            )));
+        }
+    }
+    for (k, c) in baseline {
+        if c.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(PredictError::BadProfile(format!("{what}baseline {k}: coefficients must be finite and >= 0")));
+        }
+    }
+    Ok(())
+}
+
+/// `latency + us_per_mb x MB` through `(bytes, microseconds)` pairs: least squares on relative
+/// errors, coefficients kept non-negative.
+fn fit_line(samples: &[(u64, f64)]) -> Result<(f64, f64), PredictError> {
+    if samples.len() < 2 {
+        return Err(PredictError::Fit("a transfer fit needs at least two measurements".into()));
+    }
+    let rows: Vec<crate::features::Features> = samples
+        .iter()
+        .map(|&(b, _)| {
+            let mut f = [0.0; crate::features::MAX_FEATURES];
+            f[0] = b as f64 * 1e-6;
+            f[1] = 1.0;
+            f
+        })
+        .collect();
+    let y: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    if y.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+        return Err(PredictError::Fit("transfer times must be positive".into()));
+    }
+    let w: Vec<f64> = y.iter().map(|v| 1.0 / v).collect();
+    let c = crate::fit::nnls(&rows, &y, &w, 2);
+    Ok((c[1], c[0]))
 }

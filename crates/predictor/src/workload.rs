@@ -350,3 +350,24 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
     let _ = ConvAlgo::Pointwise;
     Ok(w)
 }
+
+/// Prefix of GPU kernel keys.
+pub const GPU_KEY_PREFIX: &str = "gpu_";
+
+/// The workload of GPU compute step `step` of `meta`: the sizes its CPU counterpart has (the
+/// same family and form), keyed by the shader of its first dispatch (`gpu_<shader>`: the
+/// WGSL generator's choice, e.g. a tiled product or a direct depthwise kernel), one thread.
+pub fn gpu_workload(meta: &PlanMeta, step: &Step) -> Result<Workload, PredictError> {
+    let shader = step
+        .gpu
+        .as_ref()
+        .and_then(|g| g.dispatches.first())
+        .and_then(|d| meta.shaders.get(d.shader as usize))
+        .ok_or_else(|| PredictError::BadStep(format!("{}: a GPU step without a shader", step.name)))?;
+    // The CPU's convolution dispatch does not apply: key by the shader, size as im2col.
+    let isa = CpuIsa { avx512: false, avx2: false };
+    let mut w = cpu_workload(meta, step, isa, 1)?;
+    w.key = format!("{GPU_KEY_PREFIX}{}", shader.name);
+    w.threads = 1;
+    Ok(w)
+}

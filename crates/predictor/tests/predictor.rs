@@ -161,6 +161,7 @@ fn sample_profile() -> Profile {
         fallback,
         baseline,
         transfer: TransferModel::default(),
+        gpu: None,
     }
 }
 
@@ -322,8 +323,28 @@ fn transfer_hook_fits_latency_and_bandwidth() {
     profile.fit_transfer(&samples, "synthetic").unwrap();
     assert!((profile.transfer.latency_us - 40.0).abs() < 1e-6);
     assert!((profile.transfer.us_per_mb - 80.0).abs() < 1e-6);
-    let p = Predictor::new(profile).unwrap();
+    let p = Predictor::new(profile.clone()).unwrap();
     assert!((p.transfer_us(2e6) - 200.0).abs() < 1e-6);
+    assert!((p.download_us(2e6) - 200.0).abs() < 1e-6, "without download terms a download costs an upload");
+
+    // Downloads fitted apart, the synchronisation term kept through a refit, and all of it
+    // through TOML.
+    let downloads: Vec<(u64, f64)> = samples.iter().map(|&(b, _)| (b, 120.0 + 700.0 * b as f64 * 1e-6)).collect();
+    profile.transfer.sync_us = 90.0;
+    profile.fit_transfer(&samples, "synthetic").unwrap();
+    profile.fit_download(&downloads).unwrap();
+    assert_eq!(profile.transfer.sync_us, 90.0);
+    let p = Predictor::new(Profile::from_toml(&profile.to_toml().unwrap()).unwrap()).unwrap();
+    assert!((p.download_us(2e6) - 1520.0).abs() < 1e-3, "{}", p.download_us(2e6));
+    assert!((p.transfer_us(2e6) - 200.0).abs() < 1e-6);
+    assert_eq!(p.sync_us(), 90.0);
+    assert!(p.has_transfer_model());
+
+    // One download term without the other is refused.
+    let mut bad = profile.clone();
+    bad.transfer.download_us_per_mb = None;
+    let err = Profile::from_toml(&bad.to_toml().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("go together"), "{err}");
 }
 
 #[test]

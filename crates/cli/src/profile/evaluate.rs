@@ -5,7 +5,7 @@
 //! measurements whose two half-minima agree within 10%: no predictor can be judged finer
 //! than the machine repeats itself), then whole-model predicted vs measured latency.
 
-use super::measure::{Repeats, StepTime, compile_bytes, time_plan};
+use super::measure::{Repeats, StepTime, Steps, compile_bytes, compile_gpu_bytes, time_plan};
 use super::{MAX_FIT_CASES, progress, sweep};
 use anyhow::{Context, Result};
 use hetc_compile::Fusion;
@@ -88,14 +88,49 @@ fn print_table(title: &str, rows: &BTreeMap<String, Tally>) {
     );
 }
 
-fn tally(p: &Predictor, steps: &[StepTime], rows: &mut BTreeMap<String, Tally>) -> Result<f64> {
+fn tally(p: &Predictor, steps: &[StepTime], rows: &mut BTreeMap<String, Tally>, which: Steps) -> Result<f64> {
     let mut total = 0.0;
     for s in steps {
-        let pred = p.predict(&s.workload).with_context(|| format!("predicting {}", s.name))?;
+        let (pred, base) = match which {
+            Steps::Cpu => (p.predict(&s.workload), p.baseline(&s.workload)),
+            Steps::Gpu => (p.predict_gpu(&s.workload), p.gpu_baseline(&s.workload)),
+        };
+        let pred = pred.with_context(|| format!("predicting {}", s.name))?;
         total += pred.us;
-        rows.entry(s.workload.key.clone()).or_default().add(s, pred.us, p.baseline(&s.workload), pred.basis);
+        rows.entry(s.workload.key.clone()).or_default().add(s, pred.us, base, pred.basis);
     }
     Ok(total)
+}
+
+/// `hetc profile --evaluate --processors gpu`: the GPU's kernel models on held-out shapes
+/// (placed on the GPU as `--strategy gpu` does), PM10ACC per kernel beside the FLOPs-linear
+/// baseline and the noise ceiling. Whole models are not run: on a software GPU they take
+/// minutes each.
+pub fn run_gpu(profile: &Path, held_out: usize) -> Result<()> {
+    let start = Instant::now();
+    let text = std::fs::read_to_string(profile).with_context(|| format!("cannot read {}", profile.display()))?;
+    let p = Predictor::new(Profile::from_toml(&text).with_context(|| profile.display().to_string())?)?;
+    let adapter = match &p.profile().gpu {
+        Some(g) => g.adapter.clone(),
+        None => anyhow::bail!("{} has no GPU models: profile with --processors gpu first", profile.display()),
+    };
+    crate::outln!("evaluating the GPU models of {} (measured on {adapter})", profile.display());
+    let exclude = sweep::fit_labels(MAX_FIT_CASES);
+    let cases = sweep::cases(sweep::HOLDOUT_SEED, held_out, &exclude);
+    let rep = Repeats { target_s: 0.03, min_runs: 6, max_runs: 30 };
+    let mut held: BTreeMap<String, Tally> = BTreeMap::new();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    for (i, case) in cases.iter().enumerate() {
+        progress(&format!("held-out gpu [{:>3}/{}] {}", i + 1, cases.len(), case.label));
+        let Ok(bytes) = compile_gpu_bytes(&case.graph, case.fusion) else { continue };
+        let (steps, _) = time_plan(&bytes, threads, &rep, Steps::Gpu)?;
+        tally(&p, &steps, &mut held, Steps::Gpu)?;
+    }
+    progress("");
+    print_table("GPU kernels, held-out shapes (not in the fit set)", &held);
+    crate::outln!("\nshared models: not run on the GPU (held-out shapes only)");
+    crate::outln!("evaluation took {:.0} s", start.elapsed().as_secs_f64());
+    Ok(())
 }
 
 pub fn run(profile: &Path, models: Option<&Path>, threads: Option<usize>, held_out: usize) -> Result<()> {
@@ -113,8 +148,8 @@ pub fn run(profile: &Path, models: Option<&Path>, threads: Option<usize>, held_o
     for (i, case) in cases.iter().enumerate() {
         progress(&format!("held-out [{:>3}/{}] {}", i + 1, cases.len(), case.label));
         let Ok(bytes) = compile_bytes(&case.graph, case.fusion) else { continue };
-        let (steps, _) = time_plan(&bytes, threads, &rep)?;
-        tally(&p, &steps, &mut held)?;
+        let (steps, _) = time_plan(&bytes, threads, &rep, Steps::Cpu)?;
+        tally(&p, &steps, &mut held, Steps::Cpu)?;
     }
     progress("");
     print_table("held-out shapes (not in the fit set)", &held);
@@ -146,8 +181,9 @@ pub fn run(profile: &Path, models: Option<&Path>, threads: Option<usize>, held_o
         let model = import_file(dir.join("model.onnx"), &options).with_context(|| format!("cannot import {name}"))?;
         let bytes = compile_bytes(&model.graph, Fusion::Egg).with_context(|| format!("cannot compile {name}"))?;
         drop(model);
-        let (steps, measured) = time_plan(&bytes, threads, &rep).with_context(|| format!("timing {name}"))?;
-        let predicted = tally(&p, &steps, &mut ops)?;
+        let (steps, measured) =
+            time_plan(&bytes, threads, &rep, Steps::Cpu).with_context(|| format!("timing {name}"))?;
+        let predicted = tally(&p, &steps, &mut ops, Steps::Cpu)?;
         whole.push((name, predicted, measured));
     }
     progress("");

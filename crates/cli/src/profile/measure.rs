@@ -2,10 +2,10 @@
 
 use crate::bench::synthetic;
 use anyhow::{Context, Result};
-use hetc_compile::{CompileOptions, Fusion, compile};
+use hetc_compile::{CompileOptions, Fusion, Strategy, compile};
 use hetc_ir::Graph;
 use hetc_plan::Kernel;
-use hetc_predictor::workload::cpu_workload;
+use hetc_predictor::workload::{cpu_workload, gpu_workload};
 use hetc_predictor::{Workload, fit::within};
 use hetc_runtime::cpu::introspect::CpuIsa;
 use hetc_runtime::{Plan, Session, SessionOptions, Tensor};
@@ -49,6 +49,21 @@ pub fn compile_bytes(graph: &Graph, fusion: Fusion) -> Result<Vec<u8>> {
     Ok(plan.encode()?)
 }
 
+/// Compiles `graph` for the host with every op the GPU runs on the GPU into plan bytes.
+pub fn compile_gpu_bytes(graph: &Graph, fusion: Fusion) -> Result<Vec<u8>> {
+    let plan = compile(graph, &CompileOptions { target: "host".into(), fusion, strategy: Strategy::Gpu })?;
+    Ok(plan.encode()?)
+}
+
+/// Which steps of a plan [`time_plan`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// CPU steps, as CPU workloads.
+    Cpu,
+    /// GPU compute steps, as GPU workloads (uploads, downloads and CPU steps left out).
+    Gpu,
+}
+
 /// How long the timed runs of one plan should take together, seconds (at least
 /// `MIN_RUNS` runs, at most `MAX_RUNS`).
 pub struct Repeats {
@@ -58,11 +73,18 @@ pub struct Repeats {
 }
 
 /// Times every step of the plan in `bytes` with `threads` threads: warm-up, then runs until
-/// `rep` is satisfied; per step the minimum and the two half-minima, and the median of the
-/// whole runs.
-pub fn time_plan(bytes: &[u8], threads: usize, rep: &Repeats) -> Result<(Vec<StepTime>, f64)> {
+/// `rep` is satisfied; per step of the kind `which` the minimum and the two half-minima, and
+/// the median of the whole runs.
+pub fn time_plan(bytes: &[u8], threads: usize, rep: &Repeats, which: Steps) -> Result<(Vec<StepTime>, f64)> {
     let plan = Plan::from_bytes(bytes).context("cannot load the compiled plan")?;
     let mut session = Session::new(&plan, SessionOptions { threads, ..Default::default() })?;
+    if which == Steps::Gpu {
+        match session.gpu_mode() {
+            hetc_runtime::GpuMode::Adapter(_) => {}
+            hetc_runtime::GpuMode::CpuFallback(why) => anyhow::bail!("no GPU to measure on: {why}"),
+            hetc_runtime::GpuMode::None => return Ok((Vec::new(), 0.0)),
+        }
+    }
     let inputs: Vec<(String, Tensor)> =
         session.inputs().iter().enumerate().map(|(i, (n, s))| (n.to_string(), synthetic(s, i as u64))).collect();
     let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -92,8 +114,14 @@ pub fn time_plan(bytes: &[u8], threads: usize, rep: &Repeats) -> Result<(Vec<Ste
             // An output copy the compiler adds around a single op; not what was asked for.
             continue;
         }
-        let workload =
-            cpu_workload(meta, step, CpuIsa::host(), threads).with_context(|| format!("step {}", step.name))?;
+        let gpu_compute =
+            step.device == hetc_plan::Device::Gpu && !matches!(step.kernel, Kernel::Upload | Kernel::Download);
+        let workload = match which {
+            Steps::Gpu if gpu_compute => gpu_workload(meta, step),
+            Steps::Cpu if step.device == hetc_plan::Device::Cpu => cpu_workload(meta, step, CpuIsa::host(), threads),
+            _ => continue,
+        }
+        .with_context(|| format!("step {}", step.name))?;
         let half = times.len() / 2;
         let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
         out.push(StepTime {

@@ -1,16 +1,18 @@
 //! `hetc profile`: measures the CPU kernels over a sweep of shapes, fits the latency
-//! predictor's coefficients and writes a target profile; `--evaluate` measures how well a
-//! profile predicts shapes it was not fitted on and every op of the shared models.
+//! predictor's coefficients and writes a target profile; with `--processors cpu,gpu` also
+//! the CPU<->GPU data-sharing terms ([`transfer`]); `--evaluate` measures how well a profile
+//! predicts shapes it was not fitted on and every op of the shared models.
 
 mod evaluate;
 pub(crate) mod measure;
 pub(crate) mod sweep;
+mod transfer;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hetc_predictor::fit::{Sample, fit_flops_linear, fit_kernel};
 use hetc_predictor::{PROFILE_FORMAT, Profile, ProfileSource, TransferModel};
-use measure::{Repeats, StepTime, compile_bytes, time_plan};
+use measure::{Repeats, StepTime, Steps, compile_bytes, compile_gpu_bytes, time_plan};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -24,7 +26,9 @@ pub struct ProfileArgs {
     /// Where to write the profile (TOML).
     #[arg(long, default_value = "host.profile.toml")]
     out: PathBuf,
-    /// Processors to profile; this build measures `cpu` only.
+    /// Processors to profile: `cpu` (its kernels), `gpu` (the WGSL kernels and the CPU<->GPU
+    /// upload, download and synchronisation costs on the wgpu adapter; `gpu` alone adds them
+    /// to `--profile`). `--budget` applies to each processor's kernel sweep.
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     processors: Vec<String>,
     /// Seconds the sweep may take (measuring stops when they are spent; fitting follows).
@@ -34,10 +38,12 @@ pub struct ProfileArgs {
     /// threads term). With `--evaluate`: the one count to evaluate at.
     #[arg(long, value_delimiter = ',')]
     threads: Vec<usize>,
-    /// Evaluate `--profile` instead of profiling: held-out shapes and the shared models' ops.
+    /// Evaluate `--profile` instead of profiling: held-out shapes and the shared models' ops
+    /// (`--processors gpu`: the GPU's kernel models on held-out shapes).
     #[arg(long)]
     evaluate: bool,
-    /// The profile to evaluate (with `--evaluate`).
+    /// The profile to evaluate (with `--evaluate`), or to add the GPU terms to (with
+    /// `--processors gpu`; the result goes to `--out`).
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Folder of models to evaluate on (each `NAME/model.onnx`).
@@ -78,23 +84,44 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             _ => bail!("--evaluate takes one positive --threads count"),
         };
         let models = (!args.skip_models).then_some(args.models.as_path());
-        return evaluate::run(path, models, threads, args.held_out);
+        let mut done = false;
+        if args.processors.iter().any(|p| p == "cpu") {
+            evaluate::run(path, models, threads, args.held_out)?;
+            done = true;
+        }
+        if args.processors.iter().any(|p| p == "gpu") {
+            evaluate::run_gpu(path, args.held_out)?;
+            done = true;
+        }
+        if !done {
+            bail!("--evaluate evaluates the `cpu` and/or `gpu` models (--processors)");
+        }
+        return Ok(());
     }
     if !matches!(args.target.as_str(), "host" | "host-cpu") {
         bail!("`hetc profile` measures this machine: --target must be `host` or `host-cpu`, not `{}`", args.target);
     }
+    let (mut cpu, mut gpu) = (false, false);
     for p in &args.processors {
         match p.as_str() {
-            "cpu" => {}
-            "gpu" => bail!(
-                "profiling the GPU is not in this build; the CPU<->GPU transfer term is left unfitted \
-                 (Profile::fit_transfer is the hook)"
-            ),
-            other => bail!("unknown processor `{other}` (this build profiles `cpu`)"),
+            "cpu" => cpu = true,
+            "gpu" => gpu = true,
+            other => bail!("unknown processor `{other}` (`cpu` and `gpu` can be profiled)"),
         }
     }
     if !(args.budget > 0.0 && args.budget.is_finite()) {
         bail!("--budget must be a positive number of seconds");
+    }
+    if !cpu {
+        // The GPU terms live in a CPU profile: they are what placement adds to its CPU times.
+        let path = args.profile.as_ref().context(
+            "--processors gpu alone adds the GPU terms to an existing profile: pass it with --profile \
+             (or profile both with --processors cpu,gpu)",
+        )?;
+        let start = Instant::now();
+        let mut profile = crate::predict::load_profile(path)?.profile().clone();
+        add_gpu_terms(&mut profile, args.budget)?;
+        return write_profile(&profile, &args.out, start);
     }
     if args.threads.contains(&0) {
         bail!("--threads must be at least 1");
@@ -103,7 +130,7 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     threads.sort();
     threads.dedup();
     let start = Instant::now();
-    let (samples, noise) = sweep(args.budget, &threads)?;
+    let (samples, noise) = sweep(args.budget, &threads, Steps::Cpu)?;
     if let Some(path) = &args.dump {
         let lines: Vec<String> = samples
             .iter()
@@ -116,13 +143,20 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
             .collect();
         std::fs::write(path, lines.join("\n")).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let profile = build_profile(&args.target, &threads, &samples)?;
+    let mut profile = build_profile(&args.target, &threads, &samples)?;
+    print_summary(&profile.kernels, &samples, noise);
+    if gpu {
+        add_gpu_terms(&mut profile, args.budget)?;
+    }
+    write_profile(&profile, &args.out, start)
+}
+
+fn write_profile(profile: &Profile, out: &std::path::Path, start: Instant) -> Result<()> {
     let text = profile.to_toml()?;
-    std::fs::write(&args.out, &text).with_context(|| format!("cannot write {}", args.out.display()))?;
-    print_summary(&profile, &samples, noise);
+    std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     crate::outln!(
         "wrote {} ({} bytes, {} kernels) after {:.1} s",
-        args.out.display(),
+        out.display(),
         text.len(),
         profile.kernels.len(),
         start.elapsed().as_secs_f64()
@@ -130,9 +164,63 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     Ok(())
 }
 
+/// Seconds the transfer sweep may take (it stops after the size that exceeds them).
+const TRANSFER_BUDGET_S: f64 = 30.0;
+
+/// Measures the CPU<->GPU copies and the GPU's kernels (for `budget` seconds) and fits the
+/// profile's transfer and synchronisation terms and its GPU models.
+fn add_gpu_terms(profile: &mut Profile, budget: f64) -> Result<()> {
+    let t = transfer::sweep(TRANSFER_BUDGET_S)?;
+    // The GPU's kernels: the same drawn shapes, every op the GPU runs placed there.
+    let (samples, noise) = sweep(budget, &[cores()], Steps::Gpu)?;
+    let (kernels, fallback, baseline) = fit_models(&samples, false)?;
+    crate::outln!("GPU kernels on {} ({} step timings):", t.adapter, samples.len());
+    print_summary(&kernels, &samples, noise);
+    profile.gpu = Some(hetc_predictor::GpuModels { adapter: t.adapter.clone(), kernels, fallback, baseline });
+    let samples = t.samples();
+    let note = format!(
+        "measured by hetc profile on {}: upload and download steps of {} sizes ({} to {} bytes), minimum of runs; \
+         uploads and downloads fitted apart; sync_us is the smallest download's round trip",
+        t.adapter,
+        t.upload.len(),
+        samples.iter().map(|s| s.0).min().unwrap_or(0),
+        samples.iter().map(|s| s.0).max().unwrap_or(0)
+    );
+    profile.fit_transfer(&t.upload, &note)?;
+    profile.fit_download(&t.download)?;
+    profile.transfer.sync_us = t.sync_us();
+    let p = hetc_predictor::Predictor::new(profile.clone())?;
+    let model = |s: &(u64, f64), download: bool| {
+        if download { p.download_us(s.0 as f64) } else { p.transfer_us(s.0 as f64) }
+    };
+    crate::outln!("{:>10} {:>10} {:>10} {:>12} {:>10}", "bytes", "upload us", "model us", "download us", "model us");
+    for (u, d) in t.upload.iter().zip(&t.download) {
+        crate::outln!("{:>10} {:>10.1} {:>10.1} {:>12.1} {:>10.1}", u.0, u.1, model(u, false), d.1, model(d, true));
+    }
+    let within = t.upload.iter().filter(|s| hetc_predictor::fit::within(model(s, false), s.1, 0.10)).count()
+        + t.download.iter().filter(|s| hetc_predictor::fit::within(model(s, true), s.1, 0.10)).count();
+    let tr = &profile.transfer;
+    let gbps = |us_per_mb: f64| if us_per_mb > 0.0 { 1e3 / us_per_mb } else { f64::INFINITY };
+    let (dl, dm) = (tr.download_latency_us.unwrap_or(0.0), tr.download_us_per_mb.unwrap_or(0.0));
+    crate::outln!(
+        "transfer ({}): upload {:.1} us + {:.1} us/MB ({:.2} GB/s), download {dl:.1} us + {dm:.1} us/MB ({:.2} GB/s), \
+         sync {:.1} us; fit within 10% on {within} of {} samples; {} of {} samples repeatable within 10%",
+        t.adapter,
+        tr.latency_us,
+        tr.us_per_mb,
+        gbps(tr.us_per_mb),
+        gbps(dm),
+        tr.sync_us,
+        samples.len(),
+        t.repeatable,
+        samples.len()
+    );
+    Ok(())
+}
+
 /// Measures fit-set cases until the budget is spent; returns the samples and the noise
 /// ceiling (share of samples whose two half-minima agree within 10%).
-fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
+fn sweep(budget: f64, threads: &[usize], which: Steps) -> Result<(Vec<StepTime>, f64)> {
     let start = Instant::now();
     let cases = sweep::Draws::new(sweep::FIT_SEED, MAX_FIT_CASES, &Default::default());
     let total = cases.limit();
@@ -145,8 +233,13 @@ fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
         if elapsed > budget && !samples.is_empty() {
             break;
         }
-        progress(&format!("profile [{:>3}/{}] {:>5.1}/{:.0} s  {}", i + 1, total, elapsed, budget, case.label));
-        let bytes = match compile_bytes(&case.graph, case.fusion) {
+        let what = if which == Steps::Gpu { "profile gpu" } else { "profile" };
+        progress(&format!("{what} [{:>3}/{}] {:>5.1}/{:.0} s  {}", i + 1, total, elapsed, budget, case.label));
+        let compiled = match which {
+            Steps::Cpu => compile_bytes(&case.graph, case.fusion),
+            Steps::Gpu => compile_gpu_bytes(&case.graph, case.fusion),
+        };
+        let bytes = match compiled {
             Ok(b) => b,
             Err(_) => {
                 failed += 1;
@@ -154,7 +247,7 @@ fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
             }
         };
         for &t in threads {
-            let (steps, _) = time_plan(&bytes, t, &rep).with_context(|| format!("timing {}", case.label))?;
+            let (steps, _) = time_plan(&bytes, t, &rep, which).with_context(|| format!("timing {}", case.label))?;
             samples.extend(steps);
         }
     }
@@ -170,8 +263,16 @@ fn sweep(budget: f64, threads: &[usize]) -> Result<(Vec<StepTime>, f64)> {
     Ok((samples, agree))
 }
 
-/// Fits every kernel with enough samples, the per-family fallbacks and the baselines.
-pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime]) -> Result<Profile> {
+/// One processor's fitted models: per kernel, per family (fallbacks), FLOPs-linear baselines.
+pub(crate) type Models = (
+    BTreeMap<String, hetc_predictor::KernelModel>,
+    BTreeMap<String, hetc_predictor::KernelModel>,
+    BTreeMap<String, [f64; 2]>,
+);
+
+/// Fits every kernel with enough samples, the per-family fallbacks and the baselines;
+/// `per_thread`: also a model per kernel and thread count.
+pub(crate) fn fit_models(samples: &[StepTime], per_thread: bool) -> Result<Models> {
     let mut by_key: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut by_family: BTreeMap<&'static str, Vec<Sample>> = BTreeMap::new();
     for s in samples {
@@ -179,7 +280,7 @@ pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime
         by_family.entry(s.workload.family.name()).or_default().push(sample.clone());
         // Per thread count too: how a kernel scales from 1 to 2 threads is the threads term,
         // and a model of its own per count captures it better than one form for all.
-        if threads.len() > 1 {
+        if per_thread {
             let per_thread = hetc_predictor::thread_key(&s.workload.key, s.workload.threads);
             by_key.entry(per_thread).or_default().push(sample.clone());
         }
@@ -199,6 +300,12 @@ pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime
     for (family, ss) in &by_family {
         fallback.insert(family.to_string(), fit_kernel(ss).with_context(|| format!("fitting family {family}"))?);
     }
+    Ok((kernels, fallback, baseline))
+}
+
+/// Fits every kernel with enough samples, the per-family fallbacks and the baselines.
+pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime]) -> Result<Profile> {
+    let (kernels, fallback, baseline) = fit_models(samples, threads.len() > 1)?;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -224,17 +331,18 @@ pub(crate) fn build_profile(target: &str, threads: &[usize], samples: &[StepTime
         fallback,
         baseline,
         transfer: TransferModel::default(),
+        gpu: None,
     })
 }
 
-fn print_summary(p: &Profile, samples: &[StepTime], noise: f64) {
+fn print_summary(kernels: &BTreeMap<String, hetc_predictor::KernelModel>, samples: &[StepTime], noise: f64) {
     crate::outln!("{:<24} {:>7} {:>9} {:>8}  hyper", "kernel", "samples", "fit pm10", "bytes");
-    for (k, m) in &p.kernels {
+    for (k, m) in kernels {
         let bytes = toml::to_string(m).map(|s| s.len()).unwrap_or(0);
         crate::outln!("{:<24} {:>7} {:>8.1}% {:>8}  {:?}", k, m.samples, m.fit_pm10 * 100.0, bytes, m.hyper);
     }
     let mut uncovered: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in samples.iter().filter(|s| !p.kernels.contains_key(&s.workload.key)) {
+    for s in samples.iter().filter(|s| !kernels.contains_key(&s.workload.key)) {
         *uncovered.entry(s.workload.key.as_str()).or_default() += 1;
     }
     for (k, n) in uncovered {
