@@ -79,6 +79,9 @@ def main():
         "(its probe is its time): a software GPU can take minutes per run",
     )
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument(
+        "--compile-args", default="", help="extra `hetc compile` arguments for every plan, e.g. `--profile P`"
+    )
     ap.add_argument("models_to_run", nargs="*")
     args = ap.parse_args()
     names = args.models_to_run or sorted(
@@ -94,7 +97,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             model = os.path.join(args.models, name, "model.onnx")
-            extra = SHAPES.get(name, [])
+            extra = SHAPES.get(name, []) + args.compile_args.split()
             plans, info = {}, {}
             try:
                 for kind in ["cpu", "gpu", "chain"]:
