@@ -139,8 +139,21 @@ pub fn run(args: &CompileArgs) -> Result<()> {
     {
         bail!("--gpu-share-max, --force-split and --split-share need granularity op, chain or auto");
     }
-    let split =
-        SplitOptions { gpu_share_max: args.gpu_share_max, force: args.force_split.clone(), share: args.split_share };
+    let gpu_shares_cpu =
+        args.target == "host" && strategy != StrategyArg::Cpu && crate::targets::host_gpu_is_software();
+    let forced = args.force_split.is_some() || args.split_share.is_some();
+    if gpu_shares_cpu && !forced && !matches!(strategy, StrategyArg::Gpu | StrategyArg::Single | StrategyArg::Layer) {
+        crate::outln!(
+            "co-execution off: the GPU adapter is software on the CPU's cores, so CPU and GPU work cannot overlap; \
+             ops are placed whole, one after another (--force-split and --split-share still split)"
+        );
+    }
+    let split = SplitOptions {
+        gpu_share_max: args.gpu_share_max,
+        force: args.force_split.clone(),
+        share: args.split_share,
+        gpu_shares_cpu,
+    };
     let compile_with = |strategy: StrategyArg| compile_once(args, &model.graph, fusion, &costs, strategy, &split);
     let measure = strategy == StrategyArg::Auto && args.target == "host" && args.measure_runs > 0;
     let (mut plan, report, placed) = if measure {

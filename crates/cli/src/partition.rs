@@ -282,7 +282,11 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
 
 /// The two-queue prediction of `graph` with `devices` (nodes not listed on the CPU), us;
 /// `None` when a node sits where it cannot run.
-fn overlapped(graph: &Graph, cost: &dyn hetc_partition::CostModel, devices: &HashMap<NodeId, Device>) -> Result<Option<f64>> {
+fn overlapped(
+    graph: &Graph,
+    cost: &dyn hetc_partition::CostModel,
+    devices: &HashMap<NodeId, Device>,
+) -> Result<Option<f64>> {
     let s = schedule_placed(graph, cost, &|id| devices.get(&id).copied().unwrap_or(Device::Cpu))?;
     Ok(Some(s.timeline.latency_us).filter(|t| t.is_finite()))
 }

@@ -187,6 +187,10 @@ pub struct SplitOptions {
     pub force: Option<Vec<f64>>,
     /// Replace the GPU share of every chosen split by this one (ratio sweeps).
     pub share: Option<f64>,
+    /// The GPU is a software adapter (lavapipe) on the CPU's own cores: its work never overlaps
+    /// the CPU's, so the searches that count on overlap (split ops, overlapping branches) have
+    /// nothing to gain and `op`, `chain` and `subgraph` place whole ops one after another.
+    pub gpu_shares_cpu: bool,
 }
 
 /// A placement with what the cost model predicts for it.
@@ -235,6 +239,11 @@ pub fn place(graph: &Graph, costs: &Costs<'_>, strategy: StrategyArg, split: &Sp
                 }
             }
             finish(graph, None, devices, cost, strategy, None, None)
+        }
+        StrategyArg::Op | StrategyArg::Chain | StrategyArg::Subgraph | StrategyArg::Auto
+            if split.gpu_shares_cpu && !forced =>
+        {
+            whole_ops(graph, cost, StrategyArg::Layer, place_layers(graph, cost)?)
         }
         StrategyArg::Subgraph => {
             let overlap = place_layers_with(graph, cost, Objective::Overlap)?;

@@ -69,6 +69,12 @@ fn host_gpu() -> Option<HostGpu> {
     })
 }
 
+/// Whether `host`'s GPU is a software adapter (lavapipe, SwiftShader): it runs on the CPU's
+/// cores, so it never runs alongside the CPU.
+pub fn host_gpu_is_software() -> bool {
+    host_gpu().is_some_and(|g| g.device_type == "Cpu")
+}
+
 /// The table of hetc's GPU kernels (what the WGSL generators implement), for placement on any
 /// target's GPU: a node runs there only if the target's own table accepts it too.
 pub fn gpu_kernels() -> Option<Arc<dyn hetc_target::OpSupport>> {
