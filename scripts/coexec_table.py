@@ -12,6 +12,7 @@ pooled over rounds), so machine noise hits them alike; medians are quoted.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -126,6 +127,10 @@ def main():
                 rows.append({"model": name, "error": str(e)})
                 continue
             med = {k: statistics.median(v) for k, v in times.items()}
+            # The plan auto chose is byte for byte one of the others: say which, since their
+            # medians differ only by noise.
+            digest = {k: hashlib.sha256(open(p, "rb").read()).hexdigest() for k, p in plans.items()}
+            same = [k for k in ["cpu", "gpu", "chain"] if digest[k] == digest["auto"]]
             best1 = min(med["cpu"], med["gpu"])
             sweep = ""
             sweep_keys = [k for k in med if k.startswith("share")]
@@ -137,13 +142,14 @@ def main():
             pred = "/".join(fmt(info[k]["predicted_ms"]) for k in ["cpu", "gpu", "chain"])
             print(
                 f"{name:<22} {med['cpu']:>8.2f} {med['gpu']:>8.2f} {med['chain']:>9.2f} {med['auto']:>8.2f}"
-                f" {med['auto'] / best1:>10.3f}  {pred:>20}  {info['auto']['chose']}; "
+                f" {med['auto'] / best1:>10.3f}  {pred:>20}  {info['auto']['chose']}"
+                f"{' (same plan as ' + '/'.join(same) + ')' if same else ''}; "
                 f"{info['chain']['split'] or 'no split'}; {sweep}",
                 flush=True,
             )
             if dropped:
                 print(f"{'':<22} one run only (over {args.drop_factor}x the CPU plan): {', '.join(sorted(dropped))}")
-            rows.append({"model": name, "median_ms": med, "info": info, "one_run": sorted(dropped)})
+            rows.append({"model": name, "median_ms": med, "info": info, "one_run": sorted(dropped), "auto_same_as": same})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
