@@ -58,11 +58,20 @@ pub struct CompileOptions {
     pub fusion: Fusion,
     /// Where nodes run when no placement is given ([`compile_placed`]).
     pub strategy: Strategy,
+    /// With [`Strategy::Gpu`]: the adapter's largest storage binding, in bytes (wgpu's
+    /// `max_storage_buffer_binding_size`). Ops with a larger operand or result stay on the
+    /// CPU, as unsupported ops do, instead of producing a plan the adapter refuses to load.
+    pub gpu_max_binding_bytes: Option<u64>,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { target: "host-cpu".into(), fusion: Fusion::default(), strategy: Strategy::default() }
+        CompileOptions {
+            target: "host-cpu".into(),
+            fusion: Fusion::default(),
+            strategy: Strategy::default(),
+            gpu_max_binding_bytes: None,
+        }
     }
 }
 
@@ -103,8 +112,8 @@ pub fn compile_with_report(
     graph: &Graph,
     options: &CompileOptions,
 ) -> Result<(CompiledPlan, Option<FusionReport>), CompileError> {
-    let strategy = options.strategy;
-    compile_placed(graph, options, &mut |g: &Graph| Ok(Placed::new(Placement::from_strategy(g, strategy))))
+    let (strategy, limit) = (options.strategy, options.gpu_max_binding_bytes);
+    compile_placed(graph, options, &mut |g: &Graph| Ok(Placed::new(Placement::from_strategy(g, strategy, limit))))
 }
 
 /// Compiles `graph` with the placement `place` computes on the graph as lowered (after

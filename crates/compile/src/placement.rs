@@ -58,7 +58,9 @@ impl Placement {
 
     /// Places `graph` by `strategy`. Inputs, constants and reshapes (views) are not computed,
     /// so they stay on the CPU's default; a reshape's output lives where its input does.
-    pub fn from_strategy(graph: &Graph, strategy: Strategy) -> Placement {
+    /// `max_binding_bytes`: the GPU adapter's largest storage binding, when known (see
+    /// [`crate::CompileOptions::gpu_max_binding_bytes`]).
+    pub fn from_strategy(graph: &Graph, strategy: Strategy, max_binding_bytes: Option<u64>) -> Placement {
         let mut devices = HashMap::new();
         if strategy == Strategy::Gpu {
             for id in graph.node_ids() {
@@ -67,7 +69,17 @@ impl Placement {
                     continue;
                 }
                 let inputs = graph.input_types(id);
-                if gpu_supports(&node.op, &inputs, &node.outputs).is_ok() {
+                let largest = inputs
+                    .iter()
+                    .flatten()
+                    .map(|t| t.byte_size())
+                    .chain(node.outputs.iter().map(|t| t.byte_size()))
+                    .max();
+                let fits = match (max_binding_bytes, largest) {
+                    (Some(limit), Some(b)) => b <= limit,
+                    _ => true,
+                };
+                if fits && gpu_supports(&node.op, &inputs, &node.outputs).is_ok() {
                     devices.insert(id, Device::Gpu);
                 }
             }

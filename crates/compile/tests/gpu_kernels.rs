@@ -14,7 +14,7 @@ use hetc_plan::{Device, Kernel};
 use hetc_runtime::{Fallback, Plan, RuntimeError, Session, SessionOptions, Tensor};
 
 fn options(strategy: Strategy) -> CompileOptions {
-    CompileOptions { target: "host".into(), fusion: Fusion::Egg, strategy }
+    CompileOptions { target: "host".into(), fusion: Fusion::Egg, strategy, ..Default::default() }
 }
 
 fn inputs(graph: &Graph) -> Vec<(String, Tensor)> {

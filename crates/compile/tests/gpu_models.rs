@@ -23,7 +23,15 @@ const TOLERANCE: f32 = 1e-3;
 fn run_model(name: &str, shapes: &[(&str, &[usize])]) {
     let dir = shared_models().join(name);
     let model = import(name, shapes);
-    let options = CompileOptions { target: "host".into(), strategy: Strategy::Gpu, ..Default::default() };
+    // What the adapter cannot bind (vgg16's 392 MiB FC weight on lavapipe's 128 MiB) stays on
+    // the CPU, as `hetc compile --target host --strategy gpu` does.
+    let limit = hetc_runtime::adapters().iter().map(|a| a.max_binding_bytes).min();
+    let options = CompileOptions {
+        target: "host".into(),
+        strategy: Strategy::Gpu,
+        gpu_max_binding_bytes: limit,
+        ..Default::default()
+    };
     let plan = compile(&model.graph, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let on_gpu = plan.meta.steps.iter().filter(|s| s.device == Device::Gpu && s.gpu.is_some()).count();
     let on_cpu: Vec<&str> =

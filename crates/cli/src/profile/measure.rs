@@ -51,7 +51,10 @@ pub fn compile_bytes(graph: &Graph, fusion: Fusion) -> Result<Vec<u8>> {
 
 /// Compiles `graph` for the host with every op the GPU runs on the GPU into plan bytes.
 pub fn compile_gpu_bytes(graph: &Graph, fusion: Fusion) -> Result<Vec<u8>> {
-    let plan = compile(graph, &CompileOptions { target: "host".into(), fusion, strategy: Strategy::Gpu })?;
+    let plan = compile(
+        graph,
+        &CompileOptions { target: "host".into(), fusion, strategy: Strategy::Gpu, ..Default::default() },
+    )?;
     Ok(plan.encode()?)
 }
 

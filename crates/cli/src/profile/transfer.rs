@@ -81,7 +81,12 @@ pub fn sweep(budget: f64) -> Result<TransferSweep> {
         progress(&format!("profile gpu transfers [{}/{}] {} bytes", k + 1, SIZES.len(), 4 * n));
         let plan = compile(
             &relu_graph(n),
-            &CompileOptions { target: "host".into(), fusion: Fusion::None, strategy: Strategy::Gpu },
+            &CompileOptions {
+                target: "host".into(),
+                fusion: Fusion::None,
+                strategy: Strategy::Gpu,
+                ..Default::default()
+            },
         )
         .context("cannot compile the transfer plan")?;
         let bytes = plan.encode()?;
