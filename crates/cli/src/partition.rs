@@ -11,9 +11,9 @@
 //! This command plans; `hetc compile` turns a placement into a plan the runtime executes.
 
 use crate::inspect::import_options;
-use crate::placing::Costs;
+use crate::placing::{Costs, GranularityArg, StrategyArg};
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use hetc_ir::{Graph, NodeId};
 use hetc_onnx::import_file;
 use hetc_partition::{
@@ -27,23 +27,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Granularity {
-    /// The fastest of the others.
-    Auto,
-    /// Ops split between the processors one at a time.
-    Op,
-    /// Ops split in chains that share data only at their ends.
-    Chain,
-    /// Each op whole on one processor, ops run one after another.
-    Layer,
-    /// Each op whole on one processor, parallel branches on different processors overlapping.
-    Subgraph,
-    /// The faster single processor (unsupported ops on the CPU).
-    Single,
-}
-
 #[derive(Args)]
 pub struct PartitionArgs {
     /// The ONNX model.
@@ -52,7 +35,7 @@ pub struct PartitionArgs {
     #[arg(long)]
     target: String,
     #[arg(long, value_enum, default_value = "auto")]
-    granularity: Granularity,
+    granularity: GranularityArg,
     /// Largest share of a split op the GPU may take (leaves the GPU headroom for the user
     /// interface).
     #[arg(long, default_value_t = 1.0, value_name = "SHARE")]
@@ -92,7 +75,7 @@ struct Report {
     bases: Vec<String>,
     /// With `--profile` for another target than `--target`: says so.
     profile_note: Option<String>,
-    granularity: Granularity,
+    granularity: GranularityArg,
     chosen: &'static str,
     predicted_ms: f64,
     /// Predicted latency of each granularity with CPU and GPU work overlapping as the runtime
@@ -206,13 +189,8 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
         ("chain", Some(chain.predicted_us / 1e3)),
     ];
     let chosen = match args.granularity {
-        Granularity::Single => "single",
-        Granularity::Layer => "layer",
-        Granularity::Subgraph => "subgraph",
-        Granularity::Op => "op",
-        Granularity::Chain => "chain",
         // Ties go to the simpler plan: candidates are listed simplest first.
-        Granularity::Auto => {
+        GranularityArg::Auto => {
             candidates
                 .iter()
                 .fold(("single", f64::INFINITY), |best, &(n, t)| match t {
@@ -221,6 +199,7 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
                 })
                 .0
         }
+        g => StrategyArg::from(g).name(),
     };
     let empty = CoexecPlan { chains: Vec::new(), ..op.clone() };
     let (plan, devices): (&CoexecPlan, Vec<Device>) = match chosen {

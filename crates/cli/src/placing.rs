@@ -147,8 +147,9 @@ impl StrategyArg {
 }
 
 /// The co-execution granularities (hetc's issue 7, after CoDL): `--granularity` of `hetc
-/// compile`, the same placements as the matching `--strategy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// compile` and `hetc partition`, the same placements as the matching `--strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum GranularityArg {
     /// The fastest of the others, as the two-queue simulation predicts them.
     Auto,
