@@ -4,7 +4,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use hetc_target::desc::{ProcessorDesc, TargetDesc};
 use hetc_target::facts::Figure;
-use hetc_target::{BindingLimited, Catalog, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostGpu, HostInfo};
+use hetc_target::{
+    Catalog, CheckOptions, CodeTable, CodeTables, HETC_CPU, HETC_GPU, HostGpu, HostInfo, NodeView, OpSupport,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +45,33 @@ fn catalog_probing(probe_gpu: bool) -> Result<Catalog> {
         .with(HETC_CPU, Arc::new(CodeTable::new("hetc's CPU kernels", hetc_compile::support::cpu_supports)))
         .with(HETC_GPU, gpu);
     Catalog::builtin(&code, &host).context("cannot load the built-in targets")
+}
+
+/// hetc's WGSL kernel table narrowed to one adapter: what the adapter cannot bind
+/// ([`hetc_compile::support::check_binding`], the check `--strategy gpu` placement makes in
+/// the compiler too) falls back like an unsupported op.
+struct BindingLimited {
+    kernels: Arc<dyn OpSupport>,
+    max_binding_bytes: u64,
+    basis: String,
+}
+
+impl BindingLimited {
+    fn new(kernels: Arc<dyn OpSupport>, max_binding_bytes: u64) -> Self {
+        let basis = format!("{}, tensors up to {max_binding_bytes} bytes per binding", kernels.basis());
+        BindingLimited { kernels, max_binding_bytes, basis }
+    }
+}
+
+impl OpSupport for BindingLimited {
+    fn check(&self, node: &NodeView<'_>, options: CheckOptions) -> Result<(), String> {
+        self.kernels.check(node, options)?;
+        hetc_compile::support::check_binding(&node.inputs, node.outputs, self.max_binding_bytes)
+    }
+
+    fn basis(&self) -> &str {
+        &self.basis
+    }
 }
 
 /// The adapter `host` describes: `HETC_ADAPTER`'s match if set, else the best adapter.

@@ -6,7 +6,7 @@
 //! `Upload` or `Download` step at each edge that crosses devices (`crate::transfers`); graph
 //! inputs and outputs live on the CPU.
 
-use crate::support::{cpu_supports, gpu_supports};
+use crate::support::{check_binding, cpu_supports, gpu_supports};
 use hetc_ir::{Graph, NodeId, Op};
 use hetc_plan::Device;
 use std::collections::HashMap;
@@ -69,16 +69,7 @@ impl Placement {
                     continue;
                 }
                 let inputs = graph.input_types(id);
-                let largest = inputs
-                    .iter()
-                    .flatten()
-                    .map(|t| t.byte_size())
-                    .chain(node.outputs.iter().map(|t| t.byte_size()))
-                    .max();
-                let fits = match (max_binding_bytes, largest) {
-                    (Some(limit), Some(b)) => b <= limit,
-                    _ => true,
-                };
+                let fits = max_binding_bytes.is_none_or(|limit| check_binding(&inputs, &node.outputs, limit).is_ok());
                 if fits && gpu_supports(&node.op, &inputs, &node.outputs).is_ok() {
                     devices.insert(id, Device::Gpu);
                 }

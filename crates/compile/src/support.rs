@@ -103,6 +103,23 @@ pub fn gpu_supports(op: &Op, inputs: &[Option<&TensorType>], outputs: &[TensorTy
     }
 }
 
+/// Whether a GPU adapter whose largest storage binding is `max_binding_bytes` can bind every
+/// operand and result of a node: a larger tensor cannot be a kernel's operand there, whatever
+/// the kernels implement (VGG-16's 392 MiB first FC weight against lavapipe's 128 MiB).
+pub fn check_binding(
+    inputs: &[Option<&TensorType>],
+    outputs: &[TensorType],
+    max_binding_bytes: u64,
+) -> Result<(), String> {
+    let largest = inputs.iter().flatten().copied().chain(outputs).map(|t| t.byte_size()).max();
+    match largest {
+        Some(b) if b > max_binding_bytes => {
+            Err(format!("a {b}-byte tensor exceeds the adapter's largest binding ({max_binding_bytes} bytes)"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Graph outputs that import folded to constants are copied into the arena when other outputs
 /// are computed (lowering adds the copies; a graph with only constant outputs is refused as
 /// having nothing to compute), so like every tensor the CPU holds they must be `f32`.
@@ -158,4 +175,21 @@ pub fn check(graph: &Graph, processor: Processor) -> Result<(), CompileError> {
         count,
         list: format!("{}{more}", shown.join("; ")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_limit_rejects_only_tensors_over_it() {
+        let fits = TensorType::new(DType::F32, [16, 16]); // exactly 1024 bytes
+        let over = TensorType::new(DType::F32, [16, 17]);
+        let outputs = [fits.clone()];
+        assert_eq!(check_binding(&[Some(&fits), None], &outputs, 1024), Ok(()));
+        let err = check_binding(&[Some(&over)], &outputs, 1024).unwrap_err();
+        assert!(err.contains("1088-byte tensor") && err.contains("1024 bytes"), "{err}");
+        let err = check_binding(&[Some(&fits)], &[over], 1024).unwrap_err();
+        assert!(err.contains("1088-byte tensor"), "{err}");
+    }
 }

@@ -27,6 +27,4 @@ pub mod table;
 pub use catalog::{Catalog, Target};
 pub use error::TargetError;
 pub use host::{HostGpu, HostInfo};
-pub use support::{
-    BindingLimited, CheckOptions, CodeTable, CodeTables, HETC_CPU, HETC_GPU, KernelCheck, NodeView, OpSupport,
-};
+pub use support::{CheckOptions, CodeTable, CodeTables, HETC_CPU, HETC_GPU, KernelCheck, NodeView, OpSupport};

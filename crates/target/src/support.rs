@@ -85,41 +85,6 @@ impl fmt::Debug for CodeTable {
     }
 }
 
-/// A GPU table narrowed to one adapter: a node whose operand or result is larger than the
-/// adapter can bind to one kernel (wgpu's `max_storage_buffer_binding_size`, 128 MiB on
-/// lavapipe) cannot run there, whatever the kernels implement. VGG-16's first fully connected
-/// weight (392 MiB) is the case that made this necessary.
-pub struct BindingLimited {
-    inner: Arc<dyn OpSupport>,
-    max_binding_bytes: u64,
-    basis: String,
-}
-
-impl BindingLimited {
-    pub fn new(inner: Arc<dyn OpSupport>, max_binding_bytes: u64) -> Self {
-        let basis = format!("{}, tensors up to {} bytes per binding", inner.basis(), max_binding_bytes);
-        BindingLimited { inner, max_binding_bytes, basis }
-    }
-}
-
-impl OpSupport for BindingLimited {
-    fn check(&self, node: &NodeView<'_>, options: CheckOptions) -> Result<(), String> {
-        self.inner.check(node, options)?;
-        let largest = node.inputs.iter().flatten().copied().chain(node.outputs.iter()).map(|t| t.byte_size()).max();
-        match largest {
-            Some(b) if b > self.max_binding_bytes => Err(format!(
-                "a {b}-byte tensor exceeds the adapter's largest binding ({} bytes)",
-                self.max_binding_bytes
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    fn basis(&self) -> &str {
-        &self.basis
-    }
-}
-
 /// The code tables a build provides, by the name target files use (`support = { code =
 /// "hetc-cpu" }`). The target crate does not depend on the compiler, so the caller (the CLI,
 /// later the compiler itself) hands them in.
@@ -155,38 +120,5 @@ impl CodeTables {
 impl fmt::Debug for CodeTables {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.tables.keys()).finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hetc_ir::DType;
-    use hetc_ir::ops::MatMul;
-
-    fn accept_all(_: &Op, _: &[Option<&TensorType>], _: &[TensorType]) -> Result<(), String> {
-        Ok(())
-    }
-
-    #[test]
-    fn binding_limit_rejects_only_tensors_over_it() {
-        let table = BindingLimited::new(Arc::new(CodeTable::new("all", accept_all)), 1024);
-        let op = Op::MatMul(MatMul);
-        let fits = TensorType::new(DType::F32, [16, 16]); // exactly 1024 bytes
-        let over = TensorType::new(DType::F32, [16, 17]);
-        let outputs = [fits.clone()];
-        let view = |a: &TensorType| -> Result<(), String> {
-            let v = NodeView {
-                name: "m",
-                op: &op,
-                inputs: vec![Some(a), Some(&fits)],
-                const_inputs: vec![false, true],
-                outputs: &outputs,
-            };
-            table.check(&v, CheckOptions::default())
-        };
-        assert_eq!(view(&fits), Ok(()));
-        let err = view(&over).unwrap_err();
-        assert!(err.contains("1088-byte tensor") && err.contains("1024 bytes"), "{err}");
     }
 }
