@@ -203,6 +203,7 @@ pub fn conv2d(
         ConvImpl::GroupedAvx512 if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) => {
             // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
         }
+
         _ => {
             let direct = p.is_pointwise();
             let plan = TilePlan::choose(p, direct, threads);
@@ -228,6 +229,7 @@ pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     if super::pointwise::grouped_applies(p) {
         return super::pointwise::grouped_scratch_len(p, threads);
     }
+
     let plan = TilePlan::choose(p, false, threads);
     plan.scratch_len(p.cg() * p.kh * p.kw, threads)
 }
@@ -1519,6 +1521,16 @@ mod tests {
             ("g7 168 28", geom(1, 168, 28, 28, 168, (3, 3), 1, 1, [1; 4], 7)),
             ("g17 408 14", geom(1, 408, 14, 14, 408, (3, 3), 1, 1, [1; 4], 17)),
             ("g38 912 7", geom(1, 912, 7, 7, 912, (3, 3), 1, 1, [1; 4], 38)),
+            ("d 16>32 32 s2", geom(1, 16, 32, 32, 32, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 32>64 16 s2", geom(1, 32, 16, 16, 64, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 64>128 8 s2", geom(1, 64, 8, 8, 128, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 128 4", geom(1, 128, 4, 4, 128, (3, 3), 1, 1, [1; 4], 1)),
+            ("d 64>128 56 s2", geom(1, 64, 56, 56, 128, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 128>256 28 s2", geom(1, 128, 28, 28, 256, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 256>512 14 s2", geom(1, 256, 14, 14, 512, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 512 7", geom(1, 512, 7, 7, 512, (3, 3), 1, 1, [1; 4], 1)),
+            ("d 3>32 224 s2", geom(1, 3, 224, 224, 32, (3, 3), 2, 1, [1; 4], 1)),
+            ("d 256>128 1x1 s2", geom(1, 256, 56, 56, 128, (1, 1), 2, 1, [0; 4], 1)),
         ];
         let filter = std::env::var("BENCH_FILTER").unwrap_or_default();
         let act = Activation::Clip { min: 0.0, max: 6.0 };

@@ -258,6 +258,9 @@ pub fn gemm_op(
         if !read_dst {
             y.fill(0.0);
         }
+    } else if m == 1 && p.trans_b {
+        // One row against contiguous weight rows: a bandwidth-bound matrix-vector product.
+        super::gemv::gemv_rows(&a[..k], &b[..n * k], k, p.alpha, y, read_dst, threads);
     } else {
         matmul_scaled(m, k, n, p.alpha, a, a_rs, a_cs, b, b_rs, b_cs, y, n, read_dst, threads);
     }

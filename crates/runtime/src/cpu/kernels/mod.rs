@@ -13,6 +13,7 @@ pub(crate) mod depthwise_avx2;
 pub mod elementwise;
 pub mod fused_elementwise;
 pub mod gemm;
+pub(crate) mod gemv;
 pub mod matmul;
 pub mod movement;
 pub mod norm;
