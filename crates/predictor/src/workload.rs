@@ -177,7 +177,10 @@ pub fn cpu_workload(meta: &PlanMeta, step: &Step, isa: CpuIsa, threads: usize) -
                         flops,
                     }
                 }
-                ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseAvx2 | ConvImpl::DepthwiseDirect => Workload {
+                ConvImpl::DepthwiseAvx512
+                | ConvImpl::DepthwiseFlatAvx512
+                | ConvImpl::DepthwiseAvx2
+                | ConvImpl::DepthwiseDirect => Workload {
                     key: imp.name().into(),
                     family: Family::Window,
                     sizes: Sizes::Window {

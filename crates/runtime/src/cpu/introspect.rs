@@ -7,7 +7,7 @@
 //! the instruction set, so a predictor can ask it for a CPU other than the one it runs on.
 
 use super::kernels::conv::Conv2d;
-use super::kernels::{depthwise, pointwise, simd256, simd512, winograd};
+use super::kernels::{depthwise, depthwise_flat, pointwise, simd256, simd512, winograd};
 use hetc_plan::ConvAlgo;
 
 /// The instruction-set extensions that change which convolution kernel runs.
@@ -53,6 +53,8 @@ pub enum ConvImpl {
     Winograd,
     /// The AVX-512 depthwise kernel (3x3 and 5x5 windows, strides 1 and 2).
     DepthwiseAvx512,
+    /// The AVX-512 depthwise kernel over flattened planes (narrow 3x3 stride-1 planes).
+    DepthwiseFlatAvx512,
     /// The AVX2+FMA depthwise kernel (the same windows and strides as AVX-512).
     DepthwiseAvx2,
     /// The portable direct depthwise kernel (any window).
@@ -74,6 +76,7 @@ impl ConvImpl {
             ConvImpl::Empty => "conv_empty",
             ConvImpl::Winograd => "conv_winograd",
             ConvImpl::DepthwiseAvx512 => "conv_depthwise_avx512",
+            ConvImpl::DepthwiseFlatAvx512 => "conv_depthwise_flat_avx512",
             ConvImpl::DepthwiseAvx2 => "conv_depthwise_avx2",
             ConvImpl::DepthwiseDirect => "conv_depthwise_direct",
             ConvImpl::PointwiseAvx512 => "conv_pointwise_avx512",
@@ -95,7 +98,9 @@ pub fn conv_impl(p: &Conv2d, algo: ConvAlgo, isa: CpuIsa) -> ConvImpl {
         return ConvImpl::Empty;
     }
     if p.is_depthwise() {
-        if isa.x86_avx512() && depthwise::applies(p) {
+        if isa.x86_avx512() && depthwise_flat::flat_preferred(p) {
+            ConvImpl::DepthwiseFlatAvx512
+        } else if isa.x86_avx512() && depthwise::applies(p) {
             ConvImpl::DepthwiseAvx512
         } else if isa.x86_avx2() && depthwise::applies(p) {
             ConvImpl::DepthwiseAvx2
@@ -166,6 +171,8 @@ mod tests {
         let isa = CpuIsa::AVX512;
         assert_eq!(conv_impl(&geom(32, 32, 3, 1, 1, 32, 28), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseAvx512);
         assert_eq!(conv_impl(&geom(32, 32, 7, 1, 3, 32, 28), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseDirect);
+        assert_eq!(conv_impl(&geom(32, 32, 3, 1, 1, 32, 17), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseFlatAvx512);
+        assert_eq!(conv_impl(&geom(32, 32, 3, 2, 1, 32, 34), ConvAlgo::Depthwise, isa), ConvImpl::DepthwiseAvx512);
         assert_eq!(conv_impl(&geom(32, 64, 1, 1, 0, 1, 28), ConvAlgo::Pointwise, isa), ConvImpl::PointwiseAvx512);
         assert_eq!(conv_impl(&geom(512, 512, 1, 1, 0, 1, 28), ConvAlgo::Pointwise, isa), ConvImpl::PointwiseGemm);
         assert_eq!(conv_impl(&geom(32, 64, 3, 1, 1, 4, 28), ConvAlgo::Im2colGemm, isa), ConvImpl::GroupedAvx512);

@@ -183,9 +183,15 @@ pub fn conv2d(
     match path {
         // Empty reduction: only bias, residual and activation.
         ConvImpl::Empty => epilogue_planes(p, bias, out, accumulate, act, threads),
-        ConvImpl::DepthwiseAvx512 | ConvImpl::DepthwiseAvx2 | ConvImpl::DepthwiseDirect => {
+        ConvImpl::DepthwiseAvx512
+        | ConvImpl::DepthwiseFlatAvx512
+        | ConvImpl::DepthwiseAvx2
+        | ConvImpl::DepthwiseDirect => {
             let done = match path {
                 ConvImpl::DepthwiseAvx512 => super::depthwise::depthwise(p, x, w, bias, out, accumulate, act, threads),
+                ConvImpl::DepthwiseFlatAvx512 => {
+                    super::depthwise_flat::depthwise_flat(p, x, w, bias, out, accumulate, act, threads)
+                }
                 ConvImpl::DepthwiseAvx2 => {
                     super::depthwise::depthwise_avx2(p, x, w, bias, out, accumulate, act, threads)
                 }

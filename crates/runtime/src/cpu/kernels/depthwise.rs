@@ -420,9 +420,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn flat_avx512_matches_naive() {
+        if !crate::cpu::kernels::simd512::available() {
+            return;
+        }
+        let flat: Vec<Conv2d> =
+            cases().into_iter().filter(super::super::depthwise_flat::flat_geometry_applies).collect();
+        // Stride 1 as wide as the input: 3x3, 5x5, dilated, asymmetric padding.
+        assert!(flat.len() >= 12, "only {} flat cases", flat.len());
+        assert!(
+            flat.iter().any(|p| p.kh == 5) && flat.iter().any(|p| p.dil_w == 2) && flat.iter().any(|p| p.oh != p.h)
+        );
+        check_cases(super::super::depthwise_flat::depthwise_flat, &flat);
+    }
+
     fn check_kernel(kernel: Kernel) {
-        let mut rng = Rng::new(21);
-        let cases = [
+        let cases = cases();
+        for p in &cases {
+            assert!(applies(p), "{p:?}");
+        }
+        check_cases(kernel, &cases);
+    }
+
+    fn cases() -> Vec<Conv2d> {
+        vec![
             geom(1, 3, 7, 7, 1, 3, 1, [1; 4]),
             geom(2, 5, 14, 14, 1, 3, 1, [1; 4]),
             geom(1, 4, 9, 17, 1, 3, 1, [1; 4]),
@@ -451,7 +473,23 @@ mod tests {
             geom(1, 3, 16, 17, 1, 3, 1, [1; 4]),
             geom(1, 5, 3, 3, 1, 5, 2, [2; 4]),
             geom(1, 6, 9, 23, 1, 5, 1, [0, 2, 0, 2]),
-        ];
+            // Flat-kernel shapes: narrow planes, odd sizes, stride 2 with each padding
+            geom(1, 5, 7, 7, 1, 3, 1, [1; 4]),
+            geom(1, 4, 17, 17, 1, 3, 1, [1; 4]),
+            geom(2, 3, 14, 14, 1, 3, 2, [1; 4]),
+            geom(1, 3, 17, 17, 1, 3, 2, [1; 4]),
+            geom(1, 3, 33, 33, 1, 3, 2, [1; 4]),
+            geom(1, 2, 16, 16, 1, 3, 2, [0, 0, 1, 1]),
+            geom(1, 2, 15, 9, 1, 3, 2, [0, 0, 1, 1]),
+            geom(1, 2, 5, 3, 1, 3, 2, [1, 1, 0, 0]),
+            geom(1, 2, 1, 2, 1, 3, 2, [1; 4]),
+            geom(1, 3, 7, 7, 1, 5, 1, [2; 4]),
+            dilated(1, 3, 9, 9, 1, 3, 1, 2, [2; 4]),
+        ]
+    }
+
+    fn check_cases(kernel: Kernel, cases: &[Conv2d]) {
+        let mut rng = Rng::new(21);
         let acts = [
             Activation::Identity,
             Activation::Relu,
@@ -462,7 +500,6 @@ mod tests {
             Activation::Sigmoid,
         ];
         for p in cases {
-            assert!(applies(&p), "{p:?}");
             let x = rng.vec(p.n * p.c * p.h * p.w);
             let w = rng.vec(p.m * p.kh * p.kw);
             let bias = rng.vec(p.m);
@@ -470,14 +507,110 @@ mod tests {
             for (k, &act) in acts.iter().enumerate() {
                 let b = (k % 3 != 1).then_some(&bias[..]);
                 let accumulate = k % 2 == 1;
-                let want = naive(&p, &x, &w, b, accumulate.then_some(&res[..]), act);
+                let want = naive(p, &x, &w, b, accumulate.then_some(&res[..]), act);
                 for threads in [1, 2] {
                     let mut out = if accumulate { res.clone() } else { vec![f32::NAN; res.len()] };
-                    let done = in_pool(threads, || kernel(&p, &x, &w, b, &mut out, accumulate, act, threads));
-                    assert!(done);
+                    let done = in_pool(threads, || kernel(p, &x, &w, b, &mut out, accumulate, act, threads));
+                    assert!(done, "{p:?}");
                     assert_close(&out, &want, 1e-4);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::super::activation::test_util::*;
+    use super::super::depthwise_flat::depthwise_flat;
+    use super::*;
+
+    /// The row kernel against the flat one on the shared models' depthwise shapes, interleaved:
+    /// `cargo test --release -p hetc-runtime --lib -- --ignored --nocapture bench_dw_flat`.
+    #[test]
+    #[ignore]
+    fn bench_dw_flat() {
+        if !crate::cpu::kernels::simd512::available() {
+            return;
+        }
+        // (channels, input size, kernel, stride, dilation)
+        let shapes = [
+            (32, 112, 3, 1, 1),
+            (144, 56, 3, 1, 1),
+            (192, 28, 3, 1, 1),
+            (384, 14, 3, 1, 1),
+            (960, 7, 3, 1, 1),
+            (32, 129, 3, 1, 1),
+            (128, 65, 3, 1, 1),
+            (256, 33, 3, 1, 1),
+            (512, 17, 3, 1, 1),
+            (512, 17, 3, 1, 2),
+            (48, 160, 5, 1, 1),
+            (120, 40, 5, 1, 1),
+        ];
+        let act = Activation::Clip { min: 0.0, max: 6.0 };
+        let mut rng = Rng::new(5);
+        for (c, hw, k, s, d) in shapes {
+            let pad = d * (k - 1) / 2;
+            let p = super::tests_geom(c, hw, k, s, d, pad);
+            let x = rng.vec(p.c * p.h * p.w);
+            let w = rng.vec(p.m * k * k);
+            let bias = rng.vec(p.m);
+            let mut out = vec![0f32; p.m * p.oh * p.ow];
+            for threads in [1, 2] {
+                let mut t = [Vec::new(), Vec::new()];
+                let reps = (4_000_000 / (p.m * p.oh * p.ow * k * k)).clamp(1, 200);
+                for _ in 0..25 {
+                    for (i, t) in t.iter_mut().enumerate() {
+                        let s = std::time::Instant::now();
+                        for _ in 0..reps {
+                            in_pool(threads, || {
+                                if i == 0 {
+                                    depthwise(&p, &x, &w, Some(&bias), &mut out, false, act, threads)
+                                } else {
+                                    depthwise_flat(&p, &x, &w, Some(&bias), &mut out, false, act, threads)
+                                }
+                            });
+                        }
+                        t.push(s.elapsed().as_secs_f64() * 1e6 / reps as f64);
+                    }
+                }
+                for v in &mut t {
+                    v.sort_by(f64::total_cmp);
+                }
+                println!(
+                    "t{threads} dw {c:4} {hw:3} k{k} s{s} d{d}: row min {:8.1} med {:8.1} us | flat min {:8.1} med {:8.1} us | flat/row {:.2}",
+                    t[0][0],
+                    t[0][12],
+                    t[1][0],
+                    t[1][12],
+                    t[1][0] / t[0][0]
+                );
+            }
+        }
+    }
+}
+
+/// A square depthwise geometry for the benchmarks.
+#[cfg(test)]
+fn tests_geom(c: usize, hw: usize, k: usize, s: usize, d: usize, pad: usize) -> Conv2d {
+    let o = (hw + 2 * pad - (d * (k - 1) + 1)) / s + 1;
+    Conv2d {
+        n: 1,
+        c,
+        h: hw,
+        w: hw,
+        m: c,
+        oh: o,
+        ow: o,
+        kh: k,
+        kw: k,
+        stride_h: s,
+        stride_w: s,
+        dil_h: d,
+        dil_w: d,
+        pad_t: pad,
+        pad_l: pad,
+        group: c,
     }
 }

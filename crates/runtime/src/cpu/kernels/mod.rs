@@ -10,6 +10,7 @@ pub mod activation;
 pub mod conv;
 pub(crate) mod depthwise;
 pub(crate) mod depthwise_avx2;
+pub(crate) mod depthwise_flat;
 pub mod elementwise;
 pub mod fused_elementwise;
 pub mod gemm;
