@@ -1,6 +1,7 @@
 //! Runs one prepared step: finds its tensors in the arena and weight section and calls the
 //! kernel.
 
+use super::introspect::{self, CpuIsa};
 use super::kernels::{
     activation, conv, elementwise, fused_elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax,
     winograd,
@@ -61,10 +62,8 @@ fn winograd_variant(w: &[usize], geom: &conv::Conv2d) -> hetc_plan::winograd::Va
     hetc_plan::winograd::Variant::of_weight_shape(w, geom.m, geom.c).expect("prepare checks winograd weights")
 }
 
-/// Convolutions and products of fewer FLOPs run on one thread. Measured with Winograd and
-/// im2col kernels on ResNet-style layers: 4.7 MFLOP (64 channels at 8x8) is slower on two
-/// threads than on one, 19 MFLOP (128 at 8x8) faster; splitting a step costs a wake-up or a
-/// hand-over of a few microseconds and a barrier at its end, more than a few MFLOP gain.
+/// Products (`Gemm`, `MatMul`, `ConvTranspose`) of fewer FLOPs run on one thread, as small
+/// convolutions do ([`introspect::conv_threads`], which measured the threshold).
 const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
 /// Other steps (memory-bound: activations, pooling, data movement) with fewer output
 /// elements run on one thread: 64 KiB is copied or transformed in a few microseconds.
@@ -77,7 +76,10 @@ pub fn step_threads(step: &Prepared, threads: usize) -> usize {
     let (ins, outs) = (&step.in_shapes, &step.out_shapes);
     let elems = |s: &[usize]| s.iter().product::<usize>();
     let big = match &step.kernel {
-        Kernel::Conv(c) => conv::Conv2d::from_params(c, dims4(&ins[0]), dims4(&outs[0])).flops() >= PARALLEL_MIN_FLOPS,
+        Kernel::Conv(c) => {
+            let g = conv::Conv2d::from_params(c, dims4(&ins[0]), dims4(&outs[0]));
+            return introspect::conv_threads(&g, introspect::conv_impl(&g, c.algo, CpuIsa::host()), threads);
+        }
         Kernel::ConvTranspose(c) => {
             conv::Conv2d::from_transpose_params(c, dims4(&ins[0]), dims4(&outs[0])).flops() >= PARALLEL_MIN_FLOPS
         }

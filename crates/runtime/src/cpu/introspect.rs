@@ -118,15 +118,30 @@ pub fn conv_impl(p: &Conv2d, algo: ConvAlgo, isa: CpuIsa) -> ConvImpl {
     }
 }
 
-/// Worker threads the convolution actually uses out of the session's `threads`: the
-/// Winograd kernel runs small convolutions on one thread (splitting them costs more than it
-/// saves); the other kernels use them all.
+/// Worker threads the convolution actually uses out of the session's `threads` (the
+/// session runs the step on exactly these, `exec::step_threads`). Splitting a step costs a
+/// hand-over of a few microseconds and a barrier at its end, so small steps run on one
+/// thread. Products (Winograd, im2col, pointwise, grouped) are sized by their FLOPs: 4.7
+/// MFLOP (64 channels at 8x8) measured slower on two threads, 19 MFLOP (128 at 8x8) faster.
+/// Depthwise kernels are bound by memory and per-plane work, not FLOPs, and are sized by
+/// their output: MobileNet's 7x7 to 28x28 depthwise layers (1.7-7 MFLOP, 47K-150K outputs)
+/// ran 1.3-2.5x faster on two threads than on one (`bench_dw_flat`).
 pub fn conv_threads(p: &Conv2d, imp: ConvImpl, threads: usize) -> usize {
-    match imp {
-        ConvImpl::Winograd => winograd::threads_for(p, threads),
-        _ => threads.max(1),
-    }
+    let split = match imp {
+        ConvImpl::Winograd => return winograd::threads_for(p, threads),
+        ConvImpl::DepthwiseAvx512
+        | ConvImpl::DepthwiseFlatAvx512
+        | ConvImpl::DepthwiseAvx2
+        | ConvImpl::DepthwiseDirect => p.n * p.m * p.oh * p.ow >= PARALLEL_MIN_OUTPUTS,
+        _ => p.flops() >= PARALLEL_MIN_FLOPS,
+    };
+    if split { threads.max(1) } else { 1 }
 }
+
+/// See [`conv_threads`].
+const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
+/// See [`conv_threads`]: outputs of a depthwise convolution worth two threads.
+const PARALLEL_MIN_OUTPUTS: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
