@@ -309,6 +309,7 @@ impl<'p> Session<'p> {
             crate::cpu::spin::with_awake_workers(spin_threads, || {
                 for (i, step) in steps.iter().enumerate() {
                     let start = profile.then(Instant::now);
+                    #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
                     let mut timer = "wall";
                     if on_gpu[i] {
                         #[cfg(feature = "gpu")]

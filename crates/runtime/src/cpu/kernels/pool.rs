@@ -82,8 +82,7 @@ pub fn pool2d_with(p: &Pool2d, kind: PoolKind, x: &[f32], out: &mut [f32], threa
 /// Max pooling.
 pub fn max_pool2d(p: &Pool2d, x: &[f32], out: &mut [f32], threads: usize) {
     p.check(x, out);
-    let (plane_i, plane_o) = (p.h * p.w, p.oh * p.ow);
-    let out = &mut out[..p.n * p.c * plane_o];
+    let out = &mut out[..p.n * p.c * p.oh * p.ow];
     if p.stride_w == 2 && p.dil_w == 1 {
         max_pool2d_stride2(p, x, out, threads);
     } else {
@@ -239,7 +238,7 @@ fn stride2_plane(p: &Pool2d, xp: &[f32], o: &mut [f32], split: &mut [f32]) {
         for_each_tap_row(p, split, oy, |row, off, lo, hi| {
             // Input column `2*lo + off` and every second one after it.
             let start = (2 * lo as isize + off) as usize;
-            let src = if start % 2 == 0 { &row[start / 2..] } else { &row[even + start / 2..] };
+            let src = if start.is_multiple_of(2) { &row[start / 2..] } else { &row[even + start / 2..] };
             let (d, src) = (&mut orow[lo..hi], &src[..hi - lo]);
             for k in 0..d.len() {
                 let v = src[k];
