@@ -80,11 +80,13 @@ fn a_conv_is_priced_as_the_predictor_prices_its_compiled_step() {
     let cost = PredictorCost::new(&predictor, 2, fallback, "test.toml");
     let (g, conv, relu) = conv_relu();
 
-    // By hand: batch 1, M 8 output channels, N 256 pixels, K 27; blocks ceil(256/64) x
-    // ceil(8/8) = 4, 2 per thread, so 2 x 64 x 8 x 27 block multiply-adds; 27 x 256 unfolded
-    // elements over 2 threads; 4 x (768 + 216) bytes read, 4 x 2048 written.
-    let by_hand = 10.0 * (2.0 * 64.0 * 8.0 * 27.0) * 1e-6
-        + 2.0 * (27.0 * 256.0 / 2.0) * 1e-6
+    // By hand: batch 1, M 8 output channels, N 256 pixels, K 27. The convolution (0.1 MFLOP)
+    // is too small to split, so the runtime runs it on one of the session's 2 threads
+    // (`introspect::conv_threads`): blocks ceil(256/64) x ceil(8/8) = 4, all on that thread,
+    // so 4 x 64 x 8 x 27 block multiply-adds; 27 x 256 unfolded elements on one thread;
+    // 4 x (768 + 216) bytes read, 4 x 2048 written.
+    let by_hand = 10.0 * (4.0 * 64.0 * 8.0 * 27.0) * 1e-6
+        + 2.0 * (27.0 * 256.0) * 1e-6
         + 1.0 * (4.0 * (768.0 + 216.0)) * 1e-6
         + 3.0 * (4.0 * 2048.0) * 1e-6
         + 5.0;
