@@ -1,58 +1,11 @@
 //! Layer-level placement on small graphs with a scripted cost model.
 
-use hetc_ir::ops::{Binary, BinaryKind, Unary, UnaryKind};
-use hetc_ir::{DType, Graph, GraphOutput, Node, NodeId, Op, TensorType, ValueRef};
+mod common;
+
+use common::{Scripted, add, relu, ty};
+use hetc_ir::{Graph, GraphOutput, ValueRef};
 use hetc_partition::problem::{DEVICES, dev};
-use hetc_partition::{CostModel, PartitionError, Problem, place_layers};
-use hetc_plan::Device;
-use std::collections::HashMap;
-
-/// Op times by node name (`None`: the device cannot run it); transfers cost `latency` each.
-struct Scripted {
-    times: HashMap<String, [Option<f64>; 2]>,
-    latency: f64,
-}
-
-impl CostModel for Scripted {
-    fn node_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<f64, String> {
-        self.times[&graph.node(id).name][dev(device)].ok_or_else(|| format!("scripted: no {}", device.name()))
-    }
-    fn transfer_us(&self, _bytes: u64, from: Device, to: Device) -> f64 {
-        if from == to { 0.0 } else { self.latency }
-    }
-    fn label(&self) -> String {
-        "scripted".into()
-    }
-}
-
-fn ty() -> TensorType {
-    TensorType::new(DType::F32, vec![1, 4])
-}
-
-fn relu(g: &mut Graph, name: &str, x: ValueRef) -> ValueRef {
-    let id = g.add_node(Node {
-        name: name.into(),
-        op: Op::Unary(Unary { kind: UnaryKind::Relu }),
-        num_inputs: 1,
-        outputs: vec![ty()],
-        output_names: vec![name.into()],
-    });
-    g.connect(x, id, 0);
-    ValueRef { node: id, slot: 0 }
-}
-
-fn add(g: &mut Graph, name: &str, a: ValueRef, b: ValueRef) -> ValueRef {
-    let id = g.add_node(Node {
-        name: name.into(),
-        op: Op::Binary(Binary { kind: BinaryKind::Add }),
-        num_inputs: 2,
-        outputs: vec![ty()],
-        output_names: vec![name.into()],
-    });
-    g.connect(a, id, 0);
-    g.connect(b, id, 1);
-    ValueRef { node: id, slot: 0 }
-}
+use hetc_partition::{PartitionError, Problem, place_layers};
 
 /// x -> op0 -> op1 -> ... -> op{n-1} -> output.
 fn chain(n: usize) -> Graph {
@@ -66,8 +19,11 @@ fn chain(n: usize) -> Graph {
     g
 }
 
+/// Times of `op0`, `op1`, ... in order.
 fn scripted(times: &[[Option<f64>; 2]], latency: f64) -> Scripted {
-    Scripted { times: times.iter().enumerate().map(|(i, t)| (format!("op{i}"), *t)).collect(), latency }
+    let named: Vec<(String, [Option<f64>; 2])> =
+        times.iter().enumerate().map(|(i, t)| (format!("op{i}"), *t)).collect();
+    Scripted::named(&named, latency)
 }
 
 fn devices(g: &Graph, p: &hetc_partition::LayerPlacement) -> Vec<&'static str> {

@@ -1,60 +1,13 @@
 //! The two-queue schedule simulation and subgraph placement on small hand-built graphs.
 
-use hetc_ir::ops::{Binary, BinaryKind, Unary, UnaryKind};
-use hetc_ir::{DType, Graph, GraphOutput, Node, NodeId, Op, TensorType, ValueRef};
+mod common;
+
+use common::{Scripted, add, relu, ty};
+use hetc_ir::{Graph, GraphOutput, NodeId, ValueRef};
 use hetc_partition::problem::dev;
 use hetc_partition::schedule::simulate;
-use hetc_partition::{CostModel, Objective, Problem, StepKind, place_layers, place_layers_with};
+use hetc_partition::{Objective, Problem, StepKind, place_layers, place_layers_with};
 use hetc_plan::Device;
-use std::collections::HashMap;
-
-/// Op times by node name (`None`: the device cannot run it); transfers cost `latency` each.
-struct Scripted {
-    times: HashMap<String, [Option<f64>; 2]>,
-    latency: f64,
-}
-
-impl CostModel for Scripted {
-    fn node_us(&self, graph: &Graph, id: NodeId, device: Device) -> Result<f64, String> {
-        self.times[&graph.node(id).name][dev(device)].ok_or_else(|| format!("scripted: no {}", device.name()))
-    }
-    fn transfer_us(&self, _bytes: u64, from: Device, to: Device) -> f64 {
-        if from == to { 0.0 } else { self.latency }
-    }
-    fn label(&self) -> String {
-        "scripted".into()
-    }
-}
-
-fn ty() -> TensorType {
-    TensorType::new(DType::F32, vec![1, 4])
-}
-
-fn node(g: &mut Graph, name: &str, op: Op, inputs: &[ValueRef]) -> ValueRef {
-    let id = g.add_node(Node {
-        name: name.into(),
-        op,
-        num_inputs: inputs.len(),
-        outputs: vec![ty()],
-        output_names: vec![name.into()],
-    });
-    for (slot, &v) in inputs.iter().enumerate() {
-        g.connect(v, id, slot);
-    }
-    ValueRef { node: id, slot: 0 }
-}
-
-fn relu(g: &mut Graph, name: &str, x: ValueRef) -> ValueRef {
-    node(g, name, Op::Unary(Unary { kind: UnaryKind::Relu }), &[x])
-}
-
-fn add(g: &mut Graph, name: &str, a: ValueRef, b: ValueRef) -> ValueRef {
-    node(g, name, Op::Binary(Binary { kind: BinaryKind::Add }), &[a, b])
-}
-
-fn scripted(times: &[(&str, [Option<f64>; 2])], latency: f64) -> Scripted {
-    Scripted { times: times.iter().map(|(n, t)| (n.to_string(), *t)).collect(), latency }
-}
 
 /// x -> {a0 -> a1 -> ... , b0 -> b1 -> ...} -> join = a + b -> output: two independent
 /// branches of `len` ops.
@@ -85,8 +38,7 @@ fn branch_times(len: usize, op_us: f64) -> Vec<(String, [Option<f64>; 2])> {
 }
 
 fn cost_of(times: &[(String, [Option<f64>; 2])], latency: f64) -> Scripted {
-    let named: Vec<(&str, [Option<f64>; 2])> = times.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    scripted(&named, latency)
+    Scripted::named(times, latency)
 }
 
 #[test]
