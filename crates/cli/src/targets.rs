@@ -75,7 +75,14 @@ impl OpSupport for BindingLimited {
 }
 
 /// The adapter `host` describes: `HETC_ADAPTER`'s match if set, else the best adapter.
+/// Probed once per process: the catalog and [`host_gpu_is_software`] both need it, and each
+/// probe starts the Vulkan loader and its drivers.
 fn host_gpu() -> Option<HostGpu> {
+    static HOST_GPU: std::sync::OnceLock<Option<HostGpu>> = std::sync::OnceLock::new();
+    HOST_GPU.get_or_init(probe_host_gpu).clone()
+}
+
+fn probe_host_gpu() -> Option<HostGpu> {
     let mut all = hetc_runtime::adapters();
     let rank = |t: &str| match t {
         "DiscreteGpu" => 0,
