@@ -193,6 +193,12 @@ fn max_pool2d_stride2(p: &Pool2d, x: &[f32], out: &mut [f32], threads: usize) {
     let (plane_i, plane_o) = (p.h * p.w, p.oh * p.ow);
     for_each_plane(out, plane_o, threads, |i, o| {
         let xp = &x[i * plane_i..][..plane_i];
+        #[cfg(target_arch = "x86_64")]
+        if super::simd512::available() {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { stride2_plane_avx512(p, xp, o) };
+            return;
+        }
         let mut split = vec![0f32; plane_i];
         #[cfg(target_arch = "x86_64")]
         if super::simd256::available() {
@@ -214,6 +220,105 @@ fn max_pool2d_stride2(p: &Pool2d, x: &[f32], out: &mut [f32], threads: usize) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn stride2_plane_avx2(p: &Pool2d, xp: &[f32], o: &mut [f32], split: &mut [f32]) {
     stride2_plane(p, xp, o, split)
+}
+
+/// [`stride2_plane`] with explicit AVX-512, vertical maxima first: each output row takes the
+/// maximum of its window's input rows over the full width (contiguous vectors), splits that
+/// one row into even and odd columns, and then takes the horizontal taps from the split row,
+/// so that each input row is read `kh / stride_h` times rather than `kw` times per output
+/// row. (The tap-by-tap loops took 426 us against onnxruntime's 118 us on ResNet's stem
+/// pool, 2 threads.) The maxima are `v > a ? v : a` as in the portable loops, so a NaN never
+/// wins in either.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn stride2_plane_avx512(p: &Pool2d, xp: &[f32], o: &mut [f32]) {
+    use super::simd512::lane_mask;
+    use std::arch::x86_64::*;
+    let (w, even) = (p.w, p.w.div_ceil(2));
+    let odd = w / 2;
+    let idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let idx_odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let lowest = _mm512_set1_ps(f32::MIN);
+    let (mut vm, mut split) = (vec![0f32; w], vec![0f32; w]);
+    for (oy, orow) in o.chunks_exact_mut(p.ow).enumerate() {
+        vm.fill(f32::MIN);
+        for ky in 0..p.kh {
+            let iy = (oy * p.stride_h + ky * p.dil_h) as isize - p.pad_t as isize;
+            if iy >= 0 && iy < p.h as isize {
+                // SAFETY: AVX-512F as the caller guarantees.
+                unsafe { max_into_avx512(&mut vm, &xp[iy as usize * w..][..w]) };
+            }
+        }
+        let (e, od) = split.split_at_mut(even);
+        let mut c = 0;
+        while c < even {
+            // Columns `2c .. 2c + 32` of the row of maxima, masked to the row.
+            let n = w - 2 * c;
+            // SAFETY: loads masked to the row's `n` remaining elements, stores to the even
+            // (`even - c`) and odd (`odd - c`) columns that remain.
+            unsafe {
+                let lo = _mm512_mask_loadu_ps(lowest, lane_mask(0, n.min(16)), vm.as_ptr().add(2 * c));
+                let hi = _mm512_mask_loadu_ps(
+                    lowest,
+                    lane_mask(0, n.saturating_sub(16).min(16)),
+                    vm.as_ptr().add(2 * c + 16),
+                );
+                _mm512_mask_storeu_ps(
+                    e.as_mut_ptr().add(c),
+                    lane_mask(0, even - c),
+                    _mm512_permutex2var_ps(lo, idx_even, hi),
+                );
+                _mm512_mask_storeu_ps(
+                    od.as_mut_ptr().add(c),
+                    lane_mask(0, odd.saturating_sub(c)),
+                    _mm512_permutex2var_ps(lo, idx_odd, hi),
+                );
+            }
+            c += 16;
+        }
+        orow.fill(f32::MIN);
+        for kx in 0..p.kw {
+            let off = (kx * p.dil_w) as isize - p.pad_l as isize;
+            let (lo, hi) = valid_range(off, 2, w, p.ow);
+            if lo >= hi {
+                continue;
+            }
+            // Input column `2*lo + off` and every second one after it.
+            let start = (2 * lo as isize + off) as usize;
+            let src = if start.is_multiple_of(2) { &split[start / 2..] } else { &split[even + start / 2..] };
+            // SAFETY: AVX-512F as the caller guarantees.
+            unsafe { max_into_avx512(&mut orow[lo..hi], &src[..hi - lo]) };
+        }
+    }
+}
+
+/// `d[k] = s[k] > d[k] ? s[k] : d[k]` for the elements of `d` (`s` at least as long).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_into_avx512(d: &mut [f32], s: &[f32]) {
+    use super::simd512::lane_mask;
+    use std::arch::x86_64::*;
+    assert!(s.len() >= d.len());
+    let mut k = 0;
+    while k < d.len() {
+        let m = lane_mask(0, d.len() - k);
+        // SAFETY: masked to the `d.len() - k` elements left in both slices.
+        unsafe {
+            let v = _mm512_maskz_loadu_ps(m, s.as_ptr().add(k));
+            let a = _mm512_maskz_loadu_ps(m, d.as_ptr().add(k));
+            _mm512_mask_storeu_ps(d.as_mut_ptr().add(k), m, _mm512_max_ps(v, a));
+        }
+        k += 16;
+    }
 }
 
 /// One plane of [`max_pool2d_stride2`]; `split` has a plane's elements.
