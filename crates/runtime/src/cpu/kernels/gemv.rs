@@ -183,3 +183,35 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::super::activation::test_util::*;
+    use super::*;
+
+    /// ResNet-50's classifier (2048 -> 1000) and MobileNetV2's (1280 -> 1000), 1 and 2
+    /// threads: `cargo test --release -p hetc-runtime --lib -- --ignored --nocapture bench_gemv`.
+    #[test]
+    #[ignore]
+    fn bench_gemv() {
+        let mut rng = Rng::new(4);
+        for (k, n) in [(2048, 1000), (1280, 1000)] {
+            let x = rng.vec(k);
+            let b = rng.vec(n * k);
+            let mut y = vec![0f32; n];
+            let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            for threads in [1, 2] {
+                let mut t: Vec<f64> = (0..30)
+                    .map(|_| {
+                        let s = std::time::Instant::now();
+                        pool2.install(|| gemv_rows(&x, &b, k, 1.0, &mut y, false, threads));
+                        s.elapsed().as_secs_f64() * 1e6
+                    })
+                    .collect();
+                t.sort_by(f64::total_cmp);
+                let gbs = (n * k * 4) as f64 / t[15] / 1e3;
+                println!("{k}x{n} t{threads}: min {:.0} med {:.0} us ({gbs:.1} GB/s)", t[0], t[15]);
+            }
+        }
+    }
+}
