@@ -209,7 +209,6 @@ pub fn conv2d(
         ConvImpl::GroupedAvx512 if super::pointwise::grouped(p, x, w, bias, out, accumulate, act, scratch, threads) => {
             // Grouped (not depthwise): im2col tiles and the AVX-512 product kernel.
         }
-
         _ => {
             let direct = p.is_pointwise();
             let plan = TilePlan::choose(p, direct, threads);
@@ -235,7 +234,6 @@ pub fn conv2d_scratch_len(p: &Conv2d, threads: usize) -> usize {
     if super::pointwise::grouped_applies(p) {
         return super::pointwise::grouped_scratch_len(p, threads);
     }
-
     let plan = TilePlan::choose(p, false, threads);
     plan.scratch_len(p.cg() * p.kh * p.kw, threads)
 }
