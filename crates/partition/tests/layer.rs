@@ -2,22 +2,10 @@
 
 mod common;
 
-use common::{Scripted, add, relu, ty};
+use common::{Scripted, add, chain, relu, ty};
 use hetc_ir::{Graph, GraphOutput, ValueRef};
 use hetc_partition::problem::{DEVICES, dev};
 use hetc_partition::{PartitionError, Problem, place_layers};
-
-/// x -> op0 -> op1 -> ... -> op{n-1} -> output.
-fn chain(n: usize) -> Graph {
-    let mut g = Graph::new("chain");
-    let x = g.add_input("x", ty());
-    let mut v = ValueRef { node: x, slot: 0 };
-    for i in 0..n {
-        v = relu(&mut g, &format!("op{i}"), v);
-    }
-    g.outputs.push(GraphOutput { name: "y".into(), value: v });
-    g
-}
 
 /// Times of `op0`, `op1`, ... in order.
 fn scripted(times: &[[Option<f64>; 2]], latency: f64) -> Scripted {

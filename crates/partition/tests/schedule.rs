@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Scripted, add, relu, ty};
+use common::{Scripted, add, chain, relu, ty};
 use hetc_ir::{Graph, GraphOutput, NodeId, ValueRef};
 use hetc_partition::problem::dev;
 use hetc_partition::schedule::simulate;
@@ -37,10 +37,6 @@ fn branch_times(len: usize, op_us: f64) -> Vec<(String, [Option<f64>; 2])> {
     t
 }
 
-fn cost_of(times: &[(String, [Option<f64>; 2])], latency: f64) -> Scripted {
-    Scripted::named(times, latency)
-}
-
 #[test]
 fn clocks_overlap_gpu_work_issued_before_cpu_work() {
     let (cpu, gpu) = (StepKind::Compute(Device::Cpu), StepKind::Compute(Device::Gpu));
@@ -60,7 +56,7 @@ fn clocks_overlap_gpu_work_issued_before_cpu_work() {
 fn equal_parallel_branches_go_to_different_processors_and_overlap() {
     let (len, op_us, link) = (3, 100.0, 5.0);
     let g = two_branches(len);
-    let cost = cost_of(&branch_times(len, op_us), link);
+    let cost = Scripted::named(&branch_times(len, op_us), link);
 
     let sequential = place_layers(&g, &cost).unwrap();
     let branch = len as f64 * op_us;
@@ -99,7 +95,7 @@ fn equal_parallel_branches_go_to_different_processors_and_overlap() {
 #[test]
 fn dear_transfers_keep_parallel_branches_on_one_processor() {
     let g = two_branches(2);
-    let cost = cost_of(&branch_times(2, 10.0), 100.0);
+    let cost = Scripted::named(&branch_times(2, 10.0), 100.0);
     let p = place_layers_with(&g, &cost, Objective::Overlap).unwrap();
     assert_eq!(p.chosen, "cpu");
     assert!(p.devices.iter().all(|(_, d)| *d == Device::Cpu));
@@ -109,16 +105,10 @@ fn dear_transfers_keep_parallel_branches_on_one_processor() {
 #[test]
 fn a_chain_predicts_the_same_as_the_sum_model() {
     let n = 6;
-    let mut g = Graph::new("chain");
-    let x = g.add_input("x", ty());
-    let mut v = ValueRef { node: x, slot: 0 };
-    for i in 0..n {
-        v = relu(&mut g, &format!("op{i}"), v);
-    }
-    g.outputs.push(GraphOutput { name: "y".into(), value: v });
+    let g = chain(n);
     let times: Vec<(String, [Option<f64>; 2])> =
         (0..n).map(|i| (format!("op{i}"), [Some(3.0 + i as f64), Some(10.0 - i as f64)])).collect();
-    let cost = cost_of(&times, 2.5);
+    let cost = Scripted::named(&times, 2.5);
     let problem = Problem::new(&g, &cost).unwrap();
     for mask in 0..(1u32 << n) {
         let loc: Vec<usize> = (0..n).map(|i| ((mask >> i) & 1) as usize).collect();
@@ -172,7 +162,7 @@ fn subgraph_search_on_random_graphs() {
                 g.outputs.push(GraphOutput { name: format!("y{k}"), value: *v });
             }
         }
-        let cost = cost_of(&times, 1.0 + rng.below(6) as f64);
+        let cost = Scripted::named(&times, 1.0 + rng.below(6) as f64);
         let problem = Problem::new(&g, &cost).unwrap();
         let seq = place_layers(&g, &cost).unwrap();
         let ovl = place_layers_with(&g, &cost, Objective::Overlap).unwrap();

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use hetc_ir::ops::{Binary, BinaryKind, Unary, UnaryKind};
-use hetc_ir::{DType, Graph, Node, NodeId, Op, TensorType, ValueRef};
+use hetc_ir::{DType, Graph, GraphOutput, Node, NodeId, Op, TensorType, ValueRef};
 use hetc_partition::CostModel;
 use hetc_partition::problem::dev;
 use hetc_plan::Device;
@@ -60,4 +60,16 @@ pub fn relu(g: &mut Graph, name: &str, x: ValueRef) -> ValueRef {
 
 pub fn add(g: &mut Graph, name: &str, a: ValueRef, b: ValueRef) -> ValueRef {
     node(g, name, Op::Binary(Binary { kind: BinaryKind::Add }), &[a, b])
+}
+
+/// x -> op0 -> op1 -> ... -> op{n-1} -> output.
+pub fn chain(n: usize) -> Graph {
+    let mut g = Graph::new("chain");
+    let x = g.add_input("x", ty());
+    let mut v = ValueRef { node: x, slot: 0 };
+    for i in 0..n {
+        v = relu(&mut g, &format!("op{i}"), v);
+    }
+    g.outputs.push(GraphOutput { name: "y".into(), value: v });
+    g
 }
