@@ -293,6 +293,34 @@ pub(crate) fn for_each_plane_chunk(
     data.par_chunks_mut(per * plane).enumerate().for_each(|(i, chunk)| f(i * per, chunk));
 }
 
+/// Runs `f(xp, oc, o)` for every output plane `o` of a depthwise convolution (one input
+/// channel per group, any channel multiplier): `oc` is its output channel and `xp` the input
+/// plane it reads. Planes are spread over threads as [`for_each_plane_chunk`] spreads them;
+/// the SIMD depthwise kernels share this walk and differ only in `f`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn for_each_depthwise_plane(
+    p: &Conv2d,
+    x: &[f32],
+    out: &mut [f32],
+    threads: usize,
+    f: impl Fn(&[f32], usize, &mut [f32]) + Sync + Send,
+) {
+    let (plane_i, plane_o) = (p.h * p.w, p.oh * p.ow);
+    let mult = p.mg();
+    assert!(x.len() >= p.n * p.c * plane_i && out.len() == p.n * p.m * plane_o);
+    for_each_plane_chunk(out, plane_o, threads, |first, chunk| {
+        // (image, output channel) of the chunk's first plane, then stepped.
+        let (mut b, mut oc) = (first / p.m, first % p.m);
+        for o in chunk.chunks_exact_mut(plane_o) {
+            f(&x[(b * p.c + oc / mult) * plane_i..][..plane_i], oc, o);
+            oc += 1;
+            if oc == p.m {
+                (b, oc) = (b + 1, 0);
+            }
+        }
+    });
+}
+
 /// A raw pointer that may cross threads; users guarantee disjoint access.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);

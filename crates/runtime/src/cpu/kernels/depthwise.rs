@@ -90,7 +90,7 @@ pub(crate) fn applies(p: &Conv2d) -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::activation;
-    use super::super::conv::{Conv2d, for_each_plane_chunk};
+    use super::super::conv::{Conv2d, for_each_depthwise_plane};
     use super::super::simd512::{ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_LEAKY, ACT_NONE, ACT_RELU};
     use super::super::simd512::{Epi, EpiV, act, lane_mask};
     use hetc_plan::Activation;
@@ -186,30 +186,17 @@ mod x86 {
         threads: usize,
     ) {
         let p = sh.p;
-        let plane_o = p.oh * p.ow;
-        let plane_i = p.h * p.w;
-        let mult = p.m / p.group;
         let taps = K * K;
-        assert!(x.len() >= p.n * p.c * plane_i && w.len() >= p.m * taps && out.len() == p.n * p.m * plane_o);
-        for_each_plane_chunk(out, plane_o, threads, |first, chunk| {
-            // (image, output channel) of the chunk's first plane, then stepped.
-            let (mut b, mut oc) = (first / p.m, first % p.m);
-            for o in chunk.chunks_exact_mut(plane_o) {
-                let ic = oc / mult;
-                let xp = &x[(b * p.c + ic) * plane_i..][..plane_i];
-                let wp = &w[oc * taps..][..taps];
-                let bv = bias.map_or(0.0, |bs| bs[oc]);
-                // SAFETY: `run` is only reached when the CPU supports AVX-512F (checked by
-                // `depthwise`); `xp` is one whole input plane, `o` one whole output plane,
-                // `wp` has `K*K` taps, and the masks were built for this geometry.
-                unsafe { plane::<K, S, D, A>(sh, xp, wp, bv, o, accumulate) };
-                if let Some(post) = sh.epi.post {
-                    activation::apply(post, o);
-                }
-                oc += 1;
-                if oc == p.m {
-                    (b, oc) = (b + 1, 0);
-                }
+        assert!(w.len() >= p.m * taps);
+        for_each_depthwise_plane(p, x, out, threads, |xp, oc, o| {
+            let wp = &w[oc * taps..][..taps];
+            let bv = bias.map_or(0.0, |bs| bs[oc]);
+            // SAFETY: `run` is only reached when the CPU supports AVX-512F (checked by
+            // `depthwise`); `xp` is one whole input plane, `o` one whole output plane, `wp`
+            // has `K*K` taps, and the masks were built for this geometry.
+            unsafe { plane::<K, S, D, A>(sh, xp, wp, bv, o, accumulate) };
+            if let Some(post) = sh.epi.post {
+                activation::apply(post, o);
             }
         });
     }

@@ -50,6 +50,7 @@ const FLAT_BELOW_LANE_USE: f64 = 0.75;
 
 /// One tap of the flattened convolution: the row and column shift of its read relative to
 /// the output pixel (for output pixel 0, the flat offset `dr * w + dc`).
+#[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy)]
 struct Tap {
     dr: isize,
@@ -57,6 +58,7 @@ struct Tap {
 }
 
 /// The taps of a geometry the flat kernel covers, in weight order.
+#[cfg(target_arch = "x86_64")]
 fn taps(p: &Conv2d) -> Vec<Tap> {
     let (k, d) = (p.kh, p.dil_w);
     (0..k * k)
@@ -96,7 +98,7 @@ pub(crate) fn depthwise_flat(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::super::activation;
-    use super::super::conv::{Conv2d, for_each_plane_chunk};
+    use super::super::conv::{Conv2d, for_each_depthwise_plane};
     use super::super::simd512::{ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_LEAKY, ACT_NONE, ACT_RELU};
     use super::super::simd512::{Epi, EpiV, act, lane_mask};
     use super::Tap;
@@ -206,21 +208,15 @@ mod x86 {
         threads: usize,
     ) {
         let p = sh.p;
-        let (plane_o, plane_i) = (p.oh * p.ow, p.h * p.w);
-        assert!(T <= MAX_TAPS && sh.offs.len() == T);
-        assert!(x.len() >= p.n * p.c * plane_i && w.len() >= p.m * T && out.len() == p.n * p.m * plane_o);
-        for_each_plane_chunk(out, plane_o, threads, |first, chunk| {
-            for (i, o) in chunk.chunks_exact_mut(plane_o).enumerate() {
-                let (b, oc) = ((first + i) / p.m, (first + i) % p.m);
-                let xp = &x[(b * p.c + oc) * plane_i..][..plane_i];
-                let bv = bias.map_or(0.0, |bs| bs[oc]);
-                // SAFETY: the CPU supports AVX-512F (checked by `depthwise_flat`); `xp` is this
-                // plane's input, `o` its output, the weights its `T` taps, and the masks were
-                // built for `p`.
-                unsafe { plane::<T, A>(sh, xp, &w[oc * T..][..T], bv, o, accumulate) };
-                if let Some(post) = sh.epi.post {
-                    activation::apply(post, o);
-                }
+        assert!(T <= MAX_TAPS && sh.offs.len() == T && w.len() >= p.m * T);
+        for_each_depthwise_plane(p, x, out, threads, |xp, oc, o| {
+            let bv = bias.map_or(0.0, |bs| bs[oc]);
+            // SAFETY: the CPU supports AVX-512F (checked by `depthwise_flat`); `xp` is this
+            // plane's input, `o` its output, the weights its `T` taps, and the masks were
+            // built for `p`.
+            unsafe { plane::<T, A>(sh, xp, &w[oc * T..][..T], bv, o, accumulate) };
+            if let Some(post) = sh.epi.post {
+                activation::apply(post, o);
             }
         });
     }
