@@ -1,7 +1,9 @@
 //! Runs one prepared step: finds its tensors in the arena and weight section and calls the
 //! kernel.
 
-use super::introspect::{self, CpuIsa};
+// Products (`Gemm`, `MatMul`, `ConvTranspose`) of fewer FLOPs run on one thread, as small
+// convolutions do (`introspect::conv_threads`, which measured the threshold).
+use super::introspect::{self, CpuIsa, PARALLEL_MIN_FLOPS};
 use super::kernels::{
     activation, conv, elementwise, fused_elementwise, gemm, matmul, movement, norm, pool, reduce, resize, softmax,
     winograd,
@@ -62,9 +64,6 @@ fn winograd_variant(w: &[usize], geom: &conv::Conv2d) -> hetc_plan::winograd::Va
     hetc_plan::winograd::Variant::of_weight_shape(w, geom.m, geom.c).expect("prepare checks winograd weights")
 }
 
-/// Products (`Gemm`, `MatMul`, `ConvTranspose`) of fewer FLOPs run on one thread, as small
-/// convolutions do ([`introspect::conv_threads`], which measured the threshold).
-const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
 /// Other steps (memory-bound: activations, pooling, data movement) with fewer output
 /// elements run on one thread: 64 KiB is copied or transformed in a few microseconds.
 const PARALLEL_MIN_ELEMS: usize = 16 * 1024;

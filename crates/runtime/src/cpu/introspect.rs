@@ -7,7 +7,7 @@
 //! the instruction set, so a predictor can ask it for a CPU other than the one it runs on.
 
 use super::kernels::conv::Conv2d;
-use super::kernels::{depthwise, depthwise_flat, pointwise, simd256, simd512, winograd};
+use super::kernels::{depthwise, depthwise_flat, pointwise, simd256, simd512};
 use hetc_plan::ConvAlgo;
 
 /// The instruction-set extensions that change which convolution kernel runs.
@@ -128,7 +128,6 @@ pub fn conv_impl(p: &Conv2d, algo: ConvAlgo, isa: CpuIsa) -> ConvImpl {
 /// ran 1.3-2.5x faster on two threads than on one (`bench_dw_flat`).
 pub fn conv_threads(p: &Conv2d, imp: ConvImpl, threads: usize) -> usize {
     let split = match imp {
-        ConvImpl::Winograd => return winograd::threads_for(p, threads),
         ConvImpl::DepthwiseAvx512
         | ConvImpl::DepthwiseFlatAvx512
         | ConvImpl::DepthwiseAvx2
@@ -138,8 +137,9 @@ pub fn conv_threads(p: &Conv2d, imp: ConvImpl, threads: usize) -> usize {
     if split { threads.max(1) } else { 1 }
 }
 
-/// See [`conv_threads`].
-const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
+/// See [`conv_threads`]; the session sizes other products (`Gemm`, `MatMul`,
+/// `ConvTranspose`) by the same threshold.
+pub(crate) const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
 /// See [`conv_threads`]: outputs of a depthwise convolution worth two threads.
 const PARALLEL_MIN_OUTPUTS: usize = 16 * 1024;
 

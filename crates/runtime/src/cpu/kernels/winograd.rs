@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use super::activation;
 use super::conv::Conv2d;
 use super::gemm::gemm_raw;
+use crate::cpu::introspect;
 
 /// Lanes of the transforms: sixteen tiles (input) or output channels (output) at a time.
 const L: usize = 16;
@@ -43,9 +44,6 @@ const MIN_BLOCK_TILES: usize = 32;
 /// Transformed weights larger than this are prefetched panel by panel (they do not stay in
 /// L2 from one block to the next).
 const PREFETCH_WEIGHT_BYTES: usize = 1 << 20;
-/// Convolutions of fewer (direct) FLOPs run on one thread: splitting them costs more than
-/// it saves (measured: 4.7 MFLOP 64@8x8 is slower on two threads, 19 MFLOP 128@8x8 faster).
-const PARALLEL_MIN_FLOPS: u64 = 8_000_000;
 /// Most tiles per step of the AVX-512 product kernel (2 x 14 accumulators).
 const NT_MAX: usize = 14;
 
@@ -101,9 +99,10 @@ pub fn conv2d_winograd(
     conv2d_winograd_with(p, variant, x, u, bias, out, accumulate, act, scratch, threads, None, Isa::detect());
 }
 
-/// Threads worth using: small convolutions take longer to split than to compute.
+/// Threads worth using: small convolutions take longer to split than to compute (the rule
+/// every convolution kernel follows, [`introspect::conv_threads`]).
 pub(crate) fn threads_for(p: &Conv2d, threads: usize) -> usize {
-    if p.flops() < PARALLEL_MIN_FLOPS { 1 } else { threads.max(1) }
+    introspect::conv_threads(p, introspect::ConvImpl::Winograd, threads)
 }
 
 /// Scratch elements [`conv2d_winograd`] will use for this geometry (it grows `scratch` itself;
